@@ -1,0 +1,114 @@
+"""Read a text file into paragraphs, split paragraphs into sentences, split a corpus for evaluation."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+WRAPPED_LINE_LENGTH = 100  # a median line shorter than this means the text is hard-wrapped
+
+
+class CorpusError(ValueError):
+    """A text file that cannot be used as a corpus; the message names the file and what to change."""
+
+
+def read_text(path: str | Path) -> str:
+    """Return the text of a UTF-8 file with its BOM dropped and line endings made '\\n'."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
+    if path.is_dir():
+        raise CorpusError(f"{path} is a folder, not a text file.")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path} could not be read: {exc.strerror}.") from exc
+    if b"\x00" in raw[:8192]:
+        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
+    try:
+        text = raw.decode("utf-8-sig")  # utf-8-sig drops a BOM that Windows editors write
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start}). "
+            "Save it as UTF-8 (most editors offer this under 'Save as... / Encoding')."
+        ) from exc
+    if not raw:
+        raise CorpusError(f"{path} is empty: put some text in it, one paragraph per line or blank lines between.")
+    if not text.strip():
+        raise CorpusError(f"{path} holds only whitespace: put some text in it.")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def detect_paragraph_style(text: str) -> str:
+    """Return 'blank-line' if paragraphs are blocks of wrapped lines between blank lines, else 'line'."""
+    if not re.search(r"\n[ \t]*\n", text.strip()):
+        return "line"
+    # Blank lines between hard-wrapped text (lines of ~70 characters) mark paragraphs; blank lines
+    # between long lines are only spacing, and each line is a paragraph already.
+    lengths = sorted(len(ln) for ln in text.split("\n") if ln.strip())
+    return "blank-line" if lengths[len(lengths) // 2] < WRAPPED_LINE_LENGTH else "line"
+
+
+def split_paragraphs(text: str, style: str = "auto") -> list[str]:
+    """Return the paragraphs of a text: one per line, or blank-line separated blocks with lines joined."""
+    if style == "auto":
+        style = detect_paragraph_style(text)
+    if style == "blank-line":
+        blocks = re.split(r"\n\s*\n", text)
+        paragraphs = [" ".join(ln.strip() for ln in b.split("\n") if ln.strip()) for b in blocks]
+    elif style == "line":
+        paragraphs = [ln.strip() for ln in text.split("\n")]
+    else:
+        raise ValueError(f"style must be 'auto', 'line' or 'blank-line', not {style!r}")
+    return [p for p in paragraphs if p]
+
+
+def read_paragraphs(path: str | Path, style: str = "auto") -> list[str]:
+    """Return the non-empty paragraphs of a UTF-8 text file (see `split_paragraphs` for `style`)."""
+    return split_paragraphs(read_text(path), style)
+
+
+# Words whose final '.' does not end a sentence. Compared in lower case, without the final '.'.
+ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "cf", "viz", "i.e", "e.g"}
+)
+# A candidate boundary: end punctuation, optional closing quotes/brackets, then whitespace.
+_BOUNDARY = re.compile(r"([.?!\u2026]+)([\"'\u201d\u2019)\]]*)\s+")
+
+
+def _ends_with_abbreviation(text_before: str) -> bool:
+    """Return True if the text (which ends just before a '.') ends with a known abbreviation."""
+    words = text_before.split()
+    return bool(words) and words[-1].lstrip("(\"'\u201c\u2018").lower() in ABBREVIATIONS
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Return the sentences of a paragraph, each keeping its end punctuation."""
+    sentences, start = [], 0
+    for match in _BOUNDARY.finditer(paragraph):
+        punctuation = match.group(1)
+        if punctuation.startswith("..") or "\u2026" in punctuation:
+            continue  # an ellipsis trails off inside a sentence
+        if punctuation == "." and _ends_with_abbreviation(paragraph[start : match.start(1)]):
+            continue
+        sentences.append(paragraph[start : match.end(2)])
+        start = match.end()
+    sentences.append(paragraph[start:])
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def split_held_out(items: Sequence[T], held_out_fraction: float = 0.1, seed: int = 0) -> tuple[list[T], list[T]]:
+    """Return (train, held_out): a seeded shuffle of `items` cut so that both parts are non-empty."""
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be between 0 and 1, got {held_out_fraction}")
+    if len(items) < 2:
+        raise ValueError(f"need at least 2 items to split into train and held-out, got {len(items)}")
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_held_out = min(max(1, round(len(items) * held_out_fraction)), len(items) - 1)
+    return [items[i] for i in order[n_held_out:]], [items[i] for i in order[:n_held_out]]

@@ -1,0 +1,122 @@
+"""Turn text into model-ready batches: chunked encodings, per-batch padding, dynamic masking, length grouping."""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from .masking import as_generator, mask_tokens
+
+
+def encode_paragraphs(paragraphs: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
+    """Return token-id lists with [CLS]/[SEP], one per chunk: a paragraph too long for `max_length` is split."""
+    if max_length < 3:
+        raise ValueError(f"max_length must leave room for [CLS], [SEP] and a token, got {max_length}")
+    encoded = tokenizer(list(paragraphs), truncation=True, max_length=max_length, return_overflowing_tokens=True)
+    return encoded["input_ids"]
+
+
+def pad_batch(features: Sequence[dict], tokenizer) -> dict[str, torch.Tensor]:
+    """Return the features padded to the longest one in this batch, as tensors with an attention_mask."""
+    return tokenizer.pad(list(features), padding="longest", return_tensors="pt")
+
+
+class MLMCollator:
+    """Pad a batch of token-id lists to its longest member and mask it afresh each time (dynamic masking)."""
+
+    def __init__(self, tokenizer, mlm_probability: float = 0.15, *, strategy: str = "bert",
+                 whole_word: bool = False, seed: int | None = None):
+        self.tokenizer, self.mlm_probability = tokenizer, mlm_probability
+        self.strategy, self.whole_word = strategy, whole_word
+        self.generator = as_generator(seed)
+
+    def __call__(self, examples: Sequence[list[int] | dict]) -> dict[str, torch.Tensor]:
+        features = [e if isinstance(e, dict) else {"input_ids": e} for e in examples]
+        return self.mask(pad_batch(features, self.tokenizer))
+
+    def mask(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Return the padded batch with its input_ids masked and the MLM labels added."""
+        batch["input_ids"], batch["labels"] = mask_tokens(
+            batch["input_ids"], self.tokenizer, self.mlm_probability, strategy=self.strategy,
+            whole_word=self.whole_word, attention_mask=batch["attention_mask"], generator=self.generator,
+        )
+        return batch
+
+
+class NSPCollator:
+    """Pad encoded pairs to the longest in the batch; the pair labels go under `label_key`.
+
+    BertForNextSentencePrediction takes them as 'labels', BertForPreTraining as 'next_sentence_label'.
+    """
+
+    def __init__(self, tokenizer, label_key: str = "labels"):
+        self.tokenizer, self.label_key = tokenizer, label_key
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        labels = torch.tensor([f["next_sentence_label"] for f in features])
+        batch = pad_batch([{k: v for k, v in f.items() if k != "next_sentence_label"} for f in features],
+                          self.tokenizer)
+        batch[self.label_key] = labels
+        return batch
+
+
+class PretrainingCollator(MLMCollator):
+    """Pad encoded pairs, mask them afresh (MLM) and add their next_sentence_label (NSP): BertForPreTraining's input."""
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        return self.mask(NSPCollator(self.tokenizer, "next_sentence_label")(features))
+
+
+def fixed_batches(examples: Sequence, collate_fn, batch_size: int) -> list[dict[str, torch.Tensor]]:
+    """Return the batches once, in order: with a seeded collator the masks never change between evaluations."""
+    return [collate_fn(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: random.Random,
+                           group_factor: int = 50) -> list[list[int]]:
+    """Return index batches of similar lengths: shuffle, sort within groups of batches, shuffle the batches."""
+    order = list(range(len(lengths)))
+    generator.shuffle(order)
+    group = batch_size * group_factor  # sorting only within a group keeps batches varied from epoch to epoch
+    batches = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start : start + group], key=lambda i: lengths[i], reverse=True)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    generator.shuffle(batches)
+    return batches
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """A batch sampler that puts examples of similar length together, so per-batch padding adds little."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, group_factor: int = 50):
+        self.lengths, self.batch_size, self.group_factor = list(lengths), batch_size, group_factor
+        self.rng = random.Random(seed)  # advances each epoch: new batches every epoch, same run every time
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(length_grouped_batches(self.lengths, self.batch_size, self.rng, self.group_factor))
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+
+def make_loader(examples: Sequence, collate_fn, batch_size: int, *, seed: int = 0,
+                group_by_length: bool = False, lengths: Sequence[int] | None = None) -> DataLoader:
+    """Return a shuffling DataLoader (seeded), optionally with length-grouped batches; pins memory on CUDA."""
+    pin = torch.cuda.is_available()
+    if group_by_length:
+        lengths = lengths if lengths is not None else [len(e["input_ids"] if isinstance(e, dict) else e) for e in examples]
+        sampler = LengthGroupedBatchSampler(lengths, batch_size, seed)
+        return DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn, pin_memory=pin)
+    return DataLoader(examples, batch_size=batch_size, shuffle=True, collate_fn=collate_fn, pin_memory=pin,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def pad_fraction(batches: Sequence[dict[str, torch.Tensor]]) -> float:
+    """Return the share of positions in these batches that are padding (attention_mask == 0)."""
+    total = sum(b["attention_mask"].numel() for b in batches)
+    real = sum(int(b["attention_mask"].sum()) for b in batches)
+    return 1 - real / total if total else 0.0

@@ -1,0 +1,75 @@
+"""Loss curves (raw and smoothed, live during training) and before/after bar charts, with matplotlib."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+LOSS_LABELS = {"loss": "loss", "mlm": "MLM loss", "nsp": "NSP loss"}
+METRIC_LABELS = {"masked_accuracy": "masked-token accuracy", "perplexity": "perplexity (lower is better)",
+                 "nsp_accuracy": "NSP accuracy", "mlm_loss": "MLM loss", "nsp_loss": "NSP loss"}
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """Return the exponential moving average of `values`, bias-corrected so the first points are not pulled to 0."""
+    smoothed, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**i))
+    return smoothed
+
+
+def draw_losses(axes: Sequence[plt.Axes], history: Sequence[Mapping[str, float]], keys: Sequence[str]) -> None:
+    """Draw each loss in `keys` on its own axes: the raw values faint, the smoothed curve on top."""
+    steps = [h["step"] for h in history]
+    for ax, key in zip(axes, keys):
+        ax.clear()
+        values = [h[key] for h in history]
+        ax.plot(steps, values, alpha=0.3, color="tab:blue", label="per step")
+        ax.plot(steps, smooth(values), color="tab:blue", linewidth=2, label="smoothed")
+        ax.set(title=LOSS_LABELS.get(key, key), xlabel="training step", ylabel="loss")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+
+
+def plot_losses(history: Sequence[Mapping[str, float]], keys: Sequence[str] = ("loss",)) -> Figure:
+    """Return a figure with one panel per loss in `keys` (e.g. 'mlm' and 'nsp' apart)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 3.5), squeeze=False)
+    draw_losses(axes[0], history, keys)
+    fig.tight_layout()
+    return fig
+
+
+class LivePlot:
+    """A loss plot that redraws itself in the notebook while training runs: pass it as `train(callback=...)`."""
+
+    def __init__(self, keys: Sequence[str] = ("loss",)):
+        from IPython.display import display
+
+        self.keys = tuple(keys)
+        self.fig, axes = plt.subplots(1, len(self.keys), figsize=(5.5 * len(self.keys), 3.5), squeeze=False)
+        self.axes = axes[0]
+        plt.close(self.fig)  # shown through the display handle only, not a second time when the cell ends
+        self.handle = display(self.fig, display_id=True)
+
+    def __call__(self, history: Sequence[Mapping[str, float]]) -> None:
+        draw_losses(self.axes, history, self.keys)
+        self.fig.tight_layout()
+        if self.handle is not None:
+            self.handle.update(self.fig)
+
+
+def plot_before_after(before: Mapping[str, float], after: Mapping[str, float],
+                      metrics: Sequence[str] = ("masked_accuracy", "perplexity")) -> Figure:
+    """Return a bar chart, one panel per metric, comparing the scores before and after training."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        values = [before[metric], after[metric]]
+        bars = ax.bar(["before", "after"], values, color=["#9e9e9e", "#1f77b4"], hatch=["//", ""])
+        ax.bar_label(bars, fmt="%.3g")
+        ax.set_title(METRIC_LABELS.get(metric, metric))
+        ax.margins(y=0.15)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,177 @@
+"""The training loop the lessons write out once, and the evaluation that compares a model before and after."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from .masking import IGNORE_INDEX
+
+History = list[dict[str, float]]
+
+
+def pick_device() -> torch.device:
+    """Return the CUDA device when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Return the mixed-precision dtype for `device`: bf16 where the GPU supports it, fp16 on older GPUs, None on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """Return AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained); fused on CUDA."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    on_cuda = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(groups, lr=lr, fused=on_cuda or None)
+
+
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Return the batch with every tensor on `device` (non-blocking copies from pinned memory)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def mlm_loss(prediction_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Return the mean cross-entropy over the positions whose label is not -100."""
+    return F.cross_entropy(prediction_logits.reshape(-1, prediction_logits.size(-1)).float(), labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+
+
+def nsp_loss(seq_relationship_logits: torch.Tensor, next_sentence_label: torch.Tensor) -> torch.Tensor:
+    """Return the mean cross-entropy of the IsNext/NotNext classifier."""
+    return F.cross_entropy(seq_relationship_logits.reshape(-1, 2).float(), next_sentence_label.reshape(-1))
+
+
+def model_loss(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return {'loss': the loss the model computed itself}."""
+    return {"loss": outputs.loss}
+
+
+def pretraining_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return BertForPreTraining's loss and its two parts: {'loss', 'mlm', 'nsp'}."""
+    mlm = mlm_loss(outputs.prediction_logits, batch["labels"])
+    nsp = nsp_loss(outputs.seq_relationship_logits, batch["next_sentence_label"])
+    return {"loss": mlm + nsp, "mlm": mlm, "nsp": nsp}
+
+
+def train(
+    model: torch.nn.Module,
+    loader: Iterable[Mapping[str, torch.Tensor]],
+    *,
+    epochs: int = 1,
+    lr: float = 5e-5,
+    warmup_fraction: float = 0.1,
+    max_grad_norm: float = 1.0,
+    device: torch.device | None = None,
+    mixed_precision: bool = True,
+    loss_fn: Callable = model_loss,
+    callback: Callable[[History], None] | None = None,
+    callback_every: int = 10,
+    max_steps: int | None = None,
+) -> History:
+    """Train `model` on the batches of `loader`; return one dict a step (loss parts, lr, tokens, seconds)."""
+    device = device or pick_device()
+    model.to(device).train()
+    steps_per_epoch = len(loader)
+    total = min(epochs * steps_per_epoch, max_steps or math.inf)
+    optimizer = make_optimizer(model, lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_fraction * total), total)
+    amp_dtype = autocast_dtype(device) if mixed_precision else None
+    # Only fp16 needs loss scaling: its small exponent range would round tiny gradients to zero.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    history: History = []
+    start = time.perf_counter()
+    bar = tqdm(total=total, desc="training", unit="step")
+    for epoch in range(epochs):
+        for batch in loader:
+            batch = to_device(batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                losses = loss_fn(model(**batch), batch)
+            scaler.scale(losses["loss"]).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            record = {k: v.item() for k, v in losses.items()}
+            record.update(step=len(history) + 1, epoch=epoch + 1, lr=scheduler.get_last_lr()[0],
+                          tokens=int(batch["attention_mask"].sum()), seconds=time.perf_counter() - start)
+            history.append(record)
+            bar.update()
+            bar.set_postfix(loss=f"{record['loss']:.3f}")
+            if callback and len(history) % callback_every == 0:
+                callback(history)
+            if len(history) >= total:
+                break
+        if len(history) >= total:
+            break
+    bar.close()
+    model.eval()
+    if callback:
+        callback(history)
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor]],
+             device: torch.device | None = None) -> dict[str, float]:
+    """Return held-out scores: masked-token accuracy and perplexity (MLM), NSP accuracy, or all of them.
+
+    Token-level labels (batch['labels'] of 2 dims) are scored as MLM, pair labels as NSP.
+    """
+    device = device or next(model.parameters()).device
+    model.to(device).eval()
+    sums = dict(mlm_loss=0.0, mlm_correct=0, mlm_n=0, nsp_loss=0.0, nsp_correct=0, nsp_n=0)
+    for batch in batches:
+        batch = to_device(batch, device)
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "next_sentence_label")}
+        out = model(**inputs)
+        token_labels = batch.get("labels") if batch.get("labels") is not None and batch["labels"].dim() == 2 else None
+        pair_labels = batch.get("next_sentence_label", batch.get("labels") if token_labels is None else None)
+        if token_labels is not None:
+            logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+            scored = token_labels != IGNORE_INDEX
+            sums["mlm_loss"] += mlm_loss(logits, token_labels).item() * int(scored.sum())
+            sums["mlm_correct"] += int((logits.argmax(-1)[scored] == token_labels[scored]).sum())
+            sums["mlm_n"] += int(scored.sum())
+        if pair_labels is not None:
+            logits = out.seq_relationship_logits if hasattr(out, "seq_relationship_logits") else out.logits
+            sums["nsp_loss"] += nsp_loss(logits, pair_labels).item() * len(pair_labels)
+            sums["nsp_correct"] += int((logits.argmax(-1) == pair_labels.reshape(-1)).sum())
+            sums["nsp_n"] += len(pair_labels)
+    scores: dict[str, float] = {}
+    if sums["mlm_n"]:
+        mean = sums["mlm_loss"] / sums["mlm_n"]  # weighted by masked tokens, not by batches
+        scores.update(masked_accuracy=sums["mlm_correct"] / sums["mlm_n"], perplexity=math.exp(mean),
+                      mlm_loss=mean, masked_tokens=sums["mlm_n"])
+    if sums["nsp_n"]:
+        scores.update(nsp_accuracy=sums["nsp_correct"] / sums["nsp_n"], nsp_loss=sums["nsp_loss"] / sums["nsp_n"],
+                      pairs=sums["nsp_n"])
+    return scores
+
+
+@torch.no_grad()
+def top_predictions(model: torch.nn.Module, tokenizer, text: str, k: int = 3) -> list[list[str]]:
+    """Return the model's `k` most likely tokens for each [MASK] in `text`."""
+    if tokenizer.mask_token not in text:
+        raise ValueError(f"the text must contain {tokenizer.mask_token}: {text!r}")
+    device = next(model.parameters()).device
+    enc = tokenizer(text, return_tensors="pt").to(device)
+    out = model.eval()(**enc)
+    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+    positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
+    return [tokenizer.convert_ids_to_tokens(logits[0, p].topk(k).indices.tolist()) for p in positions]

@@ -1,0 +1,29 @@
+"""Shared fixtures: the quick-mode tiny BERT (built once, cached on disk) and its tokenizer."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from helpers.models import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def paragraphs():
+    from helpers import MEDITATIONS
+    from helpers.corpus import read_paragraphs
+
+    return read_paragraphs(MEDITATIONS)
+
+
+@pytest.fixture
+def pretraining_model():
+    from helpers.models import load_model
+
+    return load_model("pretraining", verbose=False)[1]

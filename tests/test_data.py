@@ -1,0 +1,71 @@
+import random
+
+import torch
+
+from helpers.data import (MLMCollator, NSPCollator, PretrainingCollator, encode_paragraphs, fixed_batches,
+                          length_grouped_batches, make_loader, pad_fraction)
+from helpers.masking import IGNORE_INDEX
+from helpers.nsp import encode_pairs, make_nsp_pairs
+
+
+def test_long_paragraphs_become_chunks_and_no_token_is_lost(tokenizer, paragraphs):
+    examples = encode_paragraphs(paragraphs, tokenizer, 64)
+    assert len(examples) > len(paragraphs), "Meditations has paragraphs longer than 64 tokens"
+    assert max(map(len, examples)) == 64
+    plain = tokenizer(paragraphs, add_special_tokens=False)["input_ids"]
+    assert sum(len(e) - 2 for e in examples) == sum(map(len, plain))
+    assert all(e[0] == tokenizer.cls_token_id and e[-1] == tokenizer.sep_token_id for e in examples)
+
+
+def test_collator_pads_per_batch_and_masks_afresh_each_call(tokenizer, paragraphs):
+    examples = encode_paragraphs(paragraphs[:8], tokenizer, 128)
+    collator = MLMCollator(tokenizer, 0.3, seed=0)
+    first, second = collator(examples), collator(examples)
+    assert first["input_ids"].shape[1] == max(map(len, examples))
+    assert not torch.equal(first["labels"], second["labels"]), "dynamic masking: new masks each call"
+    again = MLMCollator(tokenizer, 0.3, seed=0)(examples)
+    assert torch.equal(first["labels"], again["labels"]), "the same seed repeats the run"
+    assert ((first["labels"] != IGNORE_INDEX) & (first["attention_mask"] == 0)).sum() == 0
+
+
+def test_fixed_batches_keep_their_masks(tokenizer, paragraphs):
+    examples = encode_paragraphs(paragraphs[:10], tokenizer, 128)
+    batches = fixed_batches(examples, MLMCollator(tokenizer, seed=1), 4)
+    sizes = [len(b["input_ids"]) for b in batches]
+    assert sum(sizes) == len(examples) and sizes[:-1] == [4] * (len(sizes) - 1)
+    assert torch.equal(batches[0]["labels"], fixed_batches(examples, MLMCollator(tokenizer, seed=1), 4)[0]["labels"])
+
+
+def test_length_grouped_batches_cover_every_index_once_and_cut_padding(tokenizer, paragraphs):
+    lengths = [len(e) for e in encode_paragraphs(paragraphs, tokenizer, 512)]
+    batches = length_grouped_batches(lengths, 8, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+
+    def padding(groups):
+        return sum(max(lengths[i] for i in g) * len(g) - sum(lengths[i] for i in g) for g in groups)
+
+    order = list(range(len(lengths)))
+    random.Random(0).shuffle(order)
+    shuffled = [order[i : i + 8] for i in range(0, len(order), 8)]
+    assert padding(batches) < padding(shuffled) / 3
+
+
+def test_loader_with_length_grouping_yields_every_example(tokenizer, paragraphs):
+    examples = encode_paragraphs(paragraphs[:50], tokenizer, 128)
+    loader = make_loader(examples, MLMCollator(tokenizer, seed=0), 8, group_by_length=True)
+    batches = list(loader)
+    assert len(batches) == len(loader) == -(-len(examples) // 8)
+    assert sum(len(b["input_ids"]) for b in batches) == len(examples)
+    assert pad_fraction(batches) < pad_fraction(fixed_batches(examples, MLMCollator(tokenizer, seed=0), 8))
+
+
+def test_pair_collators(tokenizer, paragraphs):
+    pairs = make_nsp_pairs(paragraphs[:40], seed=0)
+    features = encode_pairs(pairs[:6], tokenizer, 64)
+    nsp = NSPCollator(tokenizer)(features)
+    assert nsp["labels"].tolist() == [p.label for p in pairs[:6]]
+    assert nsp["token_type_ids"].shape == nsp["input_ids"].shape
+    both = PretrainingCollator(tokenizer, 0.15, seed=0)(features)
+    assert both["next_sentence_label"].tolist() == [p.label for p in pairs[:6]]
+    assert both["labels"].shape == both["input_ids"].shape
+    assert ((both["labels"] != IGNORE_INDEX) & (both["attention_mask"] == 0)).sum() == 0

@@ -1,0 +1,31 @@
+"""Notebooks are committed without outputs; nbval (run by `make test`) executes them."""
+
+import json
+
+import pytest
+
+from helpers import REPO_ROOT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_the_lessons_are_there():
+    names = [p.name for p in NOTEBOOKS]
+    assert "01_masked_language_modeling.ipynb" in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])]
+    assert not dirty, f"{path.name}: code cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_follows_markdown(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    assert cells[0]["cell_type"] == "markdown"
+    kinds = [c["cell_type"] for c in cells]
+    # A code cell may follow another code cell only when the markdown before the pair explains both.
+    runs = "".join("c" if k == "code" else "m" for k in kinds)
+    assert "ccc" not in runs, f"{path.name}: three code cells in a row with no explanation between"
