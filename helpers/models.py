@@ -96,6 +96,18 @@ def run_mode() -> RunMode:
     return RunMode(False, "the Hub is reachable; set KIT_QUICK=1 for the tiny model")
 
 
+_announced: set[RunMode] = set()
+
+
+def announce_mode() -> RunMode:
+    """Print the run mode's one-line banner, the first time only, and return the mode."""
+    mode = run_mode()
+    if mode not in _announced:
+        print(mode.banner())
+        _announced.add(mode)
+    return mode
+
+
 def cache_dir() -> Path:
     """Return the folder for the kit's built files (KIT_CACHE_DIR, else .kit_cache in the repository)."""
     return Path(os.environ.get("KIT_CACHE_DIR", REPO_ROOT / ".kit_cache"))
@@ -180,7 +192,7 @@ def load_model(task: str, name: str = DEFAULT_MODEL, *, verbose: bool = True):
         raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
     source = model_source(name)
     if verbose and not Path(name).is_dir():
-        print(run_mode().banner())
+        announce_mode()
     # The checkpoints hold both heads (MLM and NSP): the report that the unused one was skipped is expected.
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -175,3 +175,14 @@ def top_predictions(model: torch.nn.Module, tokenizer, text: str, k: int = 3) ->
     logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
     positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
     return [tokenizer.convert_ids_to_tokens(logits[0, p].topk(k).indices.tolist()) for p in positions]
+
+
+@torch.no_grad()
+def is_next_probability(model: torch.nn.Module, tokenizer, pairs, max_length: int = 512) -> list[float]:
+    """Return the model's probability that sentence B follows sentence A, for each (a, b, ...) pair."""
+    device = next(model.parameters()).device
+    enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True, max_length=max_length,
+                    padding=True, return_tensors="pt").to(device)
+    out = model.eval()(**enc)
+    logits = out.seq_relationship_logits if hasattr(out, "seq_relationship_logits") else out.logits
+    return logits.float().softmax(-1)[:, 0].tolist()  # index 0 = IsNext

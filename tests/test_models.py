@@ -17,7 +17,15 @@ def test_quick_mode_loads_the_matching_head(task, head, capsys):
     for token in ("[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"):
         assert token in tokenizer.get_vocab()
     printed = capsys.readouterr().out.strip().splitlines()
-    assert len(printed) == 1 and printed[0].startswith("QUICK mode")
+    assert len(printed) <= 1 and all(line.startswith("QUICK mode") for line in printed)
+
+
+def test_the_mode_banner_is_printed_once_per_process(capsys, monkeypatch):
+    monkeypatch.setattr(models, "_announced", set())
+    models.load_model("mlm")
+    models.load_model("nsp")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [models.run_mode().banner()] and "KIT_QUICK=1" in printed[0]
 
 
 def test_unknown_task_is_a_value_error():
