@@ -13,14 +13,13 @@ def _close(expected: float, tolerance: float) -> Checker:
     return lambda answer: None if abs(float(answer) - expected) <= tolerance else "not quite: look again at the cell above"
 
 
-def check(answer: Any, checker: Checker) -> bool:
-    """Print whether `answer` is right ('not answered yet' for None) and return True when it is."""
+def check(answer: Any, checker: Checker) -> None:
+    """Print whether `answer` is right, a hint when it is not, or 'not answered yet' for None."""
     if answer is None:
         print("Not answered yet: replace None with your answer and run the cell again.")
-        return False
+        return
     hint = checker(answer)
     print("\u2714 Correct!" if hint is None else f"\u2718 {hint}")
-    return hint is None
 
 
 def perplexity_of(loss: float) -> Checker:

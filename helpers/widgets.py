@@ -44,8 +44,11 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
 
 
 def render_masked_tokens(input_ids: Sequence[int] | torch.Tensor, masked_ids: Sequence[int] | torch.Tensor,
-                         labels: Sequence[int] | torch.Tensor, tokenizer) -> str:
-    """Return HTML of one masked sequence: each token marked by what happened to it, its label beneath."""
+                         labels: Sequence[int] | torch.Tensor, tokenizer, strategy: str = "bert") -> str:
+    """Return HTML of one masked sequence: each token marked by what happened to it, its label beneath.
+
+    The legend lists the kinds of change that `strategy` ('bert' = 80/10/10, 'mask' = always [MASK]) can make.
+    """
     ids, new, labs = (torch.as_tensor(x).tolist() for x in (input_ids, masked_ids, labels))
     originals, shown = tokenizer.convert_ids_to_tokens(ids), tokenizer.convert_ids_to_tokens(new)
     special = set(tokenizer.all_special_ids)
@@ -65,8 +68,10 @@ def render_masked_tokens(input_ids: Sequence[int] | torch.Tensor, masked_ids: Se
     summary = (f'<div class="kit-summary"><span class="mask-count">masked: {n}/{selectable}</span> '
                f'({counts["masked"]} \u2192 [MASK], {counts["random"]} \u2192 random token, {counts["kept"]} kept). '
                "Second row: the label, the token the model must predict (\u00b7 = -100, ignored by the loss).</div>")
-    legend = _legend([("masked", "became [MASK]"), ("random", "became a random token"),
-                      ("kept", "kept, but still predicted"), ("special", "special token, never masked")])
+    kinds = [("masked", "became [MASK]")]
+    if strategy == "bert":
+        kinds += [("random", "became a random token"), ("kept", "kept, but still predicted")]
+    legend = _legend(kinds + [("special", "special token, never masked")])
     return STYLE + legend + summary + '<div class="kit-tokens">' + "".join(cols) + "</div>"
 
 
@@ -82,9 +87,10 @@ def mask_explorer(text: str, tokenizer, rate: float = 0.15, seed: int = 0) -> wi
     view = widgets.HTML()
 
     def redraw(_=None) -> None:
-        masked, labels = mask_tokens(input_ids, tokenizer, slider.value, strategy="bert" if bert_rule.value else "mask",
+        strategy = "bert" if bert_rule.value else "mask"
+        masked, labels = mask_tokens(input_ids, tokenizer, slider.value, strategy=strategy,
                                      whole_word=whole_word.value, generator=int(seed_box.value))
-        view.value = render_masked_tokens(input_ids, masked, labels, tokenizer)
+        view.value = render_masked_tokens(input_ids, masked, labels, tokenizer, strategy)
 
     def next_seed(_) -> None:
         seed_box.value += 1  # triggers redraw through the observer

@@ -38,7 +38,9 @@ def test_mask_explorer_reacts_to_its_controls(tokenizer, paragraphs):
     low = count(view.value)[0]
     slider.value = 0.6
     assert count(view.value)[0] > low
+    assert "became a random token" in view.value
     bert_rule.value = False
+    assert "became a random token" not in view.value and "became [MASK]" in view.value
     assert 'class="tok random"' not in tokens_part(view.value) and 'class="tok kept"' not in tokens_part(view.value)
     seed_box, resample = box.children[1].children
     before = view.value

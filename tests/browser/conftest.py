@@ -1,0 +1,141 @@
+"""JupyterLab on 127.0.0.1 and headless Debian Chromium (driven by Playwright) for the widget tests.
+
+Skipped with a message when Chromium or Playwright is missing, except in CI (CI or KIT_REQUIRE_BROWSER set),
+where a missing browser is a failure. Every process started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT
+
+CHROMIUM = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+SCREENSHOTS = Path(tempfile.mkdtemp(prefix="kit-widget-screenshots-"))
+
+
+def _required() -> bool:
+    return any(os.environ.get(v, "").lower() in {"1", "true", "yes"} for v in ("CI", "KIT_REQUIRE_BROWSER"))
+
+
+def _missing_browser_message() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (Debian/Ubuntu: sudo apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_available():
+    message = _missing_browser_message()
+    if message and _required():
+        pytest.fail(f"browser tests must run in CI, but {message}")
+    if message:
+        pytest.skip(f"browser tests skipped: {message}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(folder: Path) -> None:
+    settings = {
+        # No "get notified about news?" toast covering the notebook.
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+        # Keep every cell in the page, so off-screen widgets exist for the selectors.
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    }
+    for name, value in settings.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+
+
+@pytest.fixture(scope="module")
+def lab_url(browser_available):
+    """Start JupyterLab on the repository (quick mode, no token) and yield its URL; stop it afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="kit-lab-"))
+    _write_settings(scratch / "settings")
+    port = _free_port()
+    env = {**os.environ, "KIT_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime")}
+    env.pop("MPLBACKEND", None)  # would stop plots from showing inside the kernels
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
+         f"--ServerApp.root_dir={REPO_ROOT}", f"--LabApp.user_settings_dir={scratch / 'settings'}",
+         f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"), start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start; see {scratch / 'server.log'}:\n"
+                                + (scratch / "server.log").read_text()[-2000:])
+                time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels", timeout=5)):
+                urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE"),
+                                       timeout=10)
+        except OSError:
+            pass
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page(lab_url):
+    """A Chromium page (fresh profile, outside the Lab root); closed with the module."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="kit-chromium-")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400})
+        errors: list[str] = []
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        yield page
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    shots = sorted(SCREENSHOTS.glob("*.png"))
+    if shots:
+        terminalreporter.write_line(f"widget screenshots: {SCREENSHOTS} ({', '.join(p.name for p in shots)})")
+    else:
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)

@@ -1,0 +1,140 @@
+"""The mask explorer (lesson 01) and the pair explorer (lesson 02) render and respond in a real JupyterLab."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpers.masking import IGNORE_INDEX, mask_tokens
+from helpers.nsp import encode_pairs, make_nsp_pairs
+from tests.browser.conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+RUN_ALL_SECONDS = 240  # lesson 01 trains for about half a minute in quick mode
+EXERCISES = 3  # each lesson's last cells print "Not answered yet": the sign that Run All reached the end
+
+
+def run_all(page, lab_url: str, notebook: str) -> None:
+    """Open a lesson, run all its cells, and wait until the last cell has run."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{lab_url}/lab/tree/notebooks/{notebook}?reset")
+    idle = page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle")).first
+    expect(idle).to_be_visible(timeout=90_000)
+    page.locator("li.lm-MenuBar-item", has_text="Run").click()
+    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+    done = page.locator(".jp-OutputArea-output", has_text="Not answered yet")
+    expect(done).to_have_count(EXERCISES, timeout=RUN_ALL_SECONDS * 1000)
+
+
+def assert_no_widget_errors(page) -> None:
+    outputs = page.locator(".jp-OutputArea-output")
+    texts = outputs.all_inner_texts()
+    assert not [t for t in texts if "Error displaying widget" in t], "a widget failed to display"
+    assert not [t for t in texts if t.startswith(("VBox(", "interactive("))], "a widget fell back to its text form"
+    assert not page.errors, f"JavaScript errors on the page: {page.errors}"
+
+
+def masked_count(tokenizer, text: str, rate: float, strategy: str, whole_word: bool, seed: int = 0) -> str:
+    """Return the count line the explorer must show for these settings, computed here with the same helper."""
+    ids = tokenizer(text, truncation=True, max_length=512, return_tensors="pt")["input_ids"][0]
+    _, labels = mask_tokens(ids, tokenizer, rate, strategy=strategy, whole_word=whole_word, generator=seed)
+    return f"masked: {int((labels != IGNORE_INDEX).sum())}/{len(ids) - 2}"
+
+
+def test_mask_explorer(page, lab_url, tokenizer, paragraphs):
+    from playwright.sync_api import expect
+
+    run_all(page, lab_url, "01_masked_language_modeling.ipynb")
+    demo = page.locator(".mask-demo")
+    expect(demo.locator(".widget-slider")).to_be_visible()
+    readout, count = demo.locator(".widget-readout"), demo.locator(".mask-count")
+    text = paragraphs[5]
+    expect(readout).to_have_text("0.15")
+    low = masked_count(tokenizer, text, 0.15, "bert", False)
+    expect(count).to_have_text(low)
+
+    # Four steps to the right with the keyboard: 0.15 -> 0.35, and more tokens are masked.
+    demo.locator(".noUi-handle").focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    expect(readout).to_have_text("0.35")
+    high = masked_count(tokenizer, text, 0.35, "bert", False)
+    expect(count).to_have_text(high)
+    assert int(high.split()[1].split("/")[0]) > int(low.split()[1].split("/")[0])
+    legend = demo.locator(".kit-legend")
+    expect(legend).to_contain_text("became a random token")
+
+    # 80/10/10 off: every selected token becomes [MASK]; the legend drops the other two kinds.
+    checkboxes = demo.locator(".widget-checkbox input[type=checkbox]")
+    checkboxes.nth(0).click()
+    expect(legend).not_to_contain_text("random token")
+    tokens = demo.locator(".kit-tokens")
+    expect(tokens.locator(".tok.random")).to_have_count(0)
+    expect(tokens.locator(".tok.kept")).to_have_count(0)
+    expect(tokens.locator(".tok.masked")).to_have_count(int(high.split()[1].split("/")[0]))
+
+    # Whole words: the count follows, and a masked word never leaves one of its ## pieces visible.
+    checkboxes.nth(1).click()
+    expect(count).to_have_text(masked_count(tokenizer, text, 0.35, "mask", True))
+    columns = demo.locator(".kit-tokens .kit-col").evaluate_all(
+        "cols => cols.map(c => [c.querySelector('.tok').textContent, c.querySelector('.row2').textContent])")
+    originals = [label if label != "\u00b7" else token for token, label in columns]
+    selected = [label != "\u00b7" for _, label in columns]
+    for i in range(1, len(columns)):
+        if originals[i].startswith("##"):
+            assert selected[i] == selected[i - 1], f"word split at {originals[i - 1]!r} {originals[i]!r}"
+    assert any(o.startswith("##") for o in originals), "the paragraph must contain split words for this check"
+
+    hover = tokens.locator(".tok").nth(1).get_attribute("title")
+    assert hover.startswith("id "), "the token id shows on hover"
+    assert_no_widget_errors(page)
+    path = SCREENSHOTS / "mask_explorer.png"
+    demo.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+
+
+def test_pair_explorer(page, lab_url, tokenizer, paragraphs):
+    from playwright.sync_api import expect
+
+    # The pairs lesson 02 builds in quick mode (PAIRS_PER_PARAGRAPH = 3, SEED = 0, MAX_LENGTH = 128).
+    pairs = make_nsp_pairs(paragraphs, seed=0, pairs_per_paragraph=3)
+    lengths = [len(f["input_ids"]) for f in encode_pairs(pairs, tokenizer, 128)]
+    target = next(i for i in range(1, len(pairs)) if lengths[i] < 100)
+
+    run_all(page, lab_url, "02_next_sentence_prediction.ipynb")
+    demo = page.locator(".pair-demo")
+    expect(demo.locator(".widget-slider")).to_be_visible()
+    tokens = demo.locator(".kit-tokens")
+    expect(demo).to_contain_text("Pair 0:")
+    seg_a, seg_b = tokens.locator(".tok.seg-a").first, tokens.locator(".tok.seg-b").first
+    colours = [t.evaluate("e => getComputedStyle(e).backgroundColor") for t in (seg_a, seg_b)]
+    underline = [t.evaluate("e => getComputedStyle(e).borderBottomStyle") for t in (seg_a, seg_b)]
+    assert colours[0] != colours[1], "segments A and B have different colours"
+    assert underline[0] != underline[1], "and different underlines, for colour-blind readers"
+    specials = tokens.locator(".tok.special").all_inner_texts()
+    assert specials.count("[SEP]") == 2 and specials.count("[CLS]") == 1
+    expect(demo.locator(".pair-label")).to_contain_text(f"label {pairs[0].label} = ")
+
+    # The slider shows other pairs.
+    first_pair = tokens.inner_text()
+    demo.locator(".noUi-handle").focus()
+    for _ in range(target):
+        page.keyboard.press("ArrowRight")
+    expect(demo).to_contain_text(f"Pair {target}:")
+    assert tokens.inner_text() != first_pair
+    expect(demo.locator(".pair-label")).to_contain_text(f"label {pairs[target].label} = ")
+
+    # Fixed-length padding: exactly the missing positions become [PAD], marked, with attention_mask 0.
+    demo.locator(".widget-checkbox input[type=checkbox]").click()
+    expect(demo.locator(".pair-length")).to_have_text("length 128")
+    expect(demo.locator(".pad-count")).to_have_text(f"padding: {128 - lengths[target]}")
+    expect(tokens.locator(".tok.pad")).to_have_count(128 - lengths[target])
+    pad_mask = tokens.locator(".kit-col:has(.tok.pad) .row3").all_inner_texts()
+    assert set(pad_mask) == {"0"}, "padding has attention_mask 0"
+    assert_no_widget_errors(page)
+    path = SCREENSHOTS / "pair_explorer.png"
+    demo.screenshot(path=str(path))
+    print(f"screenshot: {path}")
