@@ -19,9 +19,13 @@ def encode_paragraphs(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
     return encoded["input_ids"]
 
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
 def pad_batch(features: Sequence[dict], tokenizer) -> dict[str, torch.Tensor]:
-    """Return the features padded to the longest one in this batch, as tensors with an attention_mask."""
-    return tokenizer.pad(list(features), padding="longest", return_tensors="pt")
+    """Return the features' model inputs padded to the longest in this batch, as tensors with an attention_mask."""
+    inputs = [{k: f[k] for k in MODEL_INPUTS if k in f} for f in features]
+    return tokenizer.pad(inputs, padding="longest", return_tensors="pt")
 
 
 class MLMCollator:
@@ -56,10 +60,8 @@ class NSPCollator:
         self.tokenizer, self.label_key = tokenizer, label_key
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        labels = torch.tensor([f["next_sentence_label"] for f in features])
-        batch = pad_batch([{k: v for k, v in f.items() if k != "next_sentence_label"} for f in features],
-                          self.tokenizer)
-        batch[self.label_key] = labels
+        batch = pad_batch(features, self.tokenizer)
+        batch[self.label_key] = torch.tensor([f["next_sentence_label"] for f in features])
         return batch
 
 
@@ -77,7 +79,11 @@ def fixed_batches(examples: Sequence, collate_fn, batch_size: int) -> list[dict[
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: random.Random,
                            group_factor: int = 50) -> list[list[int]]:
-    """Return index batches of similar lengths: shuffle, sort within groups of batches, shuffle the batches."""
+    """Return index batches of similar lengths: shuffle, sort within groups of batches, shuffle the batches.
+
+    Only the last batch may be smaller than `batch_size`: samplers that deal batches out to several processes
+    (Accelerate's) take a short batch for the end of the epoch and drop what follows it.
+    """
     order = list(range(len(lengths)))
     generator.shuffle(order)
     group = batch_size * group_factor  # sorting only within a group keeps batches varied from epoch to epoch
@@ -85,8 +91,9 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: r
     for start in range(0, len(order), group):
         chunk = sorted(order[start : start + group], key=lambda i: lengths[i], reverse=True)
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    generator.shuffle(batches)
-    return batches
+    full = [b for b in batches if len(b) == batch_size]
+    generator.shuffle(full)
+    return full + [b for b in batches if len(b) < batch_size]
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -94,10 +101,17 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, group_factor: int = 50):
         self.lengths, self.batch_size, self.group_factor = list(lengths), batch_size, group_factor
-        self.rng = random.Random(seed)  # advances each epoch: new batches every epoch, same run every time
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose batches come next (a resumed run sees the batches it would have seen)."""
+        self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(length_grouped_batches(self.lengths, self.batch_size, self.rng, self.group_factor))
+        # The order depends only on (seed, epoch): new batches every epoch, the same run every time.
+        rng = random.Random(f"{self.seed}:{self.epoch}")
+        self.epoch += 1
+        return iter(length_grouped_batches(self.lengths, self.batch_size, rng, self.group_factor))
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)
@@ -120,3 +134,25 @@ def pad_fraction(batches: Sequence[dict[str, torch.Tensor]]) -> float:
     total = sum(b["attention_mask"].numel() for b in batches)
     real = sum(int(b["attention_mask"].sum()) for b in batches)
     return 1 - real / total if total else 0.0
+
+
+def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> dict[str, int]:
+    """Return counts a learner should see before training: paragraphs, sentences, tokens, chunked paragraphs, pairs."""
+    from .corpus import split_sentences
+
+    lengths = paragraph_lengths(paragraphs, tokenizer)
+    room = max_length - 2  # [CLS] and [SEP]
+    return {
+        "paragraphs": len(paragraphs),
+        "sentences": sum(len(split_sentences(p)) for p in paragraphs),
+        "tokens": sum(lengths),
+        "longest_paragraph_tokens": max(lengths),
+        "paragraphs_chunked": sum(n > room for n in lengths),
+        "chunks": sum(max(1, -(-n // room)) for n in lengths),
+        "paragraphs_with_two_sentences": sum(len(split_sentences(p)) >= 2 for p in paragraphs),
+    }
+
+
+def paragraph_lengths(paragraphs: Sequence[str], tokenizer) -> list[int]:
+    """Return the number of tokens of each paragraph, special tokens not counted."""
+    return [len(ids) for ids in tokenizer(list(paragraphs), add_special_tokens=False)["input_ids"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Sequence
 
 import ipywidgets as widgets
@@ -156,3 +157,14 @@ def pair_explorer(pairs: Sequence, tokenizer, max_length: int = 128, batch_size:
     box = widgets.VBox([widgets.HBox([slider, fixed]), view])
     box.add_class("pair-demo")
     return box
+
+
+def save_upload(upload: widgets.FileUpload, folder: Path) -> Path | None:
+    """Write the file chosen in a FileUpload widget to `folder` and return its path (None if nothing was chosen)."""
+    if not upload.value:
+        return None
+    item = upload.value[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(item["name"]).name  # never a path outside `folder`
+    path.write_bytes(bytes(item["content"]))
+    return path

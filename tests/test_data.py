@@ -38,8 +38,9 @@ def test_fixed_batches_keep_their_masks(tokenizer, paragraphs):
 
 def test_length_grouped_batches_cover_every_index_once_and_cut_padding(tokenizer, paragraphs):
     lengths = [len(e) for e in encode_paragraphs(paragraphs, tokenizer, 512)]
-    batches = length_grouped_batches(lengths, 8, random.Random(0))
+    batches = length_grouped_batches(lengths, 8, random.Random(0), group_factor=10)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert len(lengths) % 8 and all(len(b) == 8 for b in batches[:-1]), "only the last batch may be short"
 
     def padding(groups):
         return sum(max(lengths[i] for i in g) * len(g) - sum(lengths[i] for i in g) for g in groups)
@@ -69,3 +70,15 @@ def test_pair_collators(tokenizer, paragraphs):
     assert both["next_sentence_label"].tolist() == [p.label for p in pairs[:6]]
     assert both["labels"].shape == both["input_ids"].shape
     assert ((both["labels"] != IGNORE_INDEX) & (both["attention_mask"] == 0)).sum() == 0
+
+
+def test_length_grouped_sampler_order_depends_only_on_seed_and_epoch():
+    from helpers.data import LengthGroupedBatchSampler
+
+    lengths = list(range(5, 105))
+    sampler = LengthGroupedBatchSampler(lengths, 8, seed=3)
+    epoch0, epoch1 = list(sampler), list(sampler)
+    assert epoch0 != epoch1, "a new order every epoch"
+    resumed = LengthGroupedBatchSampler(lengths, 8, seed=3)
+    resumed.set_epoch(1)
+    assert list(resumed) == epoch1, "a resumed run sees the batches of the epoch it resumes"

@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 def test_the_lessons_are_there():
     names = [p.name for p in NOTEBOOKS]
-    for lesson in ("01_masked_language_modeling", "02_next_sentence_prediction", "03_pretraining_mlm_and_nsp"):
+    for lesson in ("01_masked_language_modeling", "02_next_sentence_prediction", "03_pretraining_mlm_and_nsp",
+                   "04_your_own_text"):
         assert f"{lesson}.ipynb" in names
 
 

@@ -1,0 +1,46 @@
+"""Lesson 04 on texts other than Meditations: blank-line paragraphs with CRLF, and one NSP cannot use."""
+
+import textwrap
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from helpers import MEDITATIONS, REPO_ROOT
+
+LESSON = REPO_ROOT / "notebooks" / "04_your_own_text.ipynb"
+
+
+def run_lesson(monkeypatch, text_file) -> nbformat.NotebookNode:
+    monkeypatch.setenv("KIT_TEXT_FILE", str(text_file))
+    monkeypatch.setenv("KIT_QUICK", "1")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    nb = nbformat.read(LESSON, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(LESSON.parent)}}).execute()
+    return nb
+
+
+def printed(nb) -> str:
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_blank_line_paragraphs_with_windows_line_endings(tmp_path, monkeypatch):
+    paragraphs = MEDITATIONS.read_text(encoding="utf-8").split("\n")[200:240]
+    wrapped = "\n\n".join(textwrap.fill(p, width=70) for p in paragraphs)
+    path = tmp_path / "my_notes.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + wrapped.replace("\n", "\r\n").encode("utf-8"))
+    output = printed(run_lesson(monkeypatch, path))
+    assert f"paragraphs marked by: blank-line; {len(paragraphs)} paragraphs" in output
+    assert "First paragraph: " + paragraphs[0][:100] in output, "lines of a paragraph are joined, BOM dropped"
+    assert "perplexity" in output and "(hidden word:" in output
+    assert (REPO_ROOT / "saved_models" / "my_notes-bert" / "model.safetensors").exists()
+
+
+def test_a_text_without_two_sentence_paragraphs_gets_a_clear_message(tmp_path, monkeypatch):
+    path = tmp_path / "one_liners.txt"
+    path.write_text("\n".join(f"Line number {i} is a single sentence." for i in range(30)), encoding="utf-8")
+    with pytest.raises(CellExecutionError, match="no paragraph has two sentences"):
+        run_lesson(monkeypatch, path)
