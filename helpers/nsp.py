@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import NamedTuple, Sequence
 
-from .corpus import split_sentences
+from .corpus import split_held_out, split_sentences
 
 IS_NEXT, NOT_NEXT = 0, 1  # transformers' convention for next_sentence_label
 
@@ -56,3 +56,20 @@ def encode_pairs(pairs: Sequence[NSPPair], tokenizer, max_length: int) -> list[d
                     max_length=max_length)
     return [{"input_ids": ids, "token_type_ids": types, "next_sentence_label": p.label}
             for ids, types, p in zip(enc["input_ids"], enc["token_type_ids"], pairs)]
+
+
+class PairSplit(NamedTuple):
+    """NSP pairs built separately from training and held-out paragraphs, so no sentence is on both sides."""
+
+    train_pairs: list[NSPPair]
+    held_out_pairs: list[NSPPair]
+    held_out_paragraphs: list[str]
+
+
+def split_nsp_pairs(paragraphs: Sequence[str], *, seed: int, pairs_per_paragraph: int = 1,
+                    held_out_fraction: float = 0.1) -> PairSplit:
+    """Return training and held-out NSP pairs, each drawn only from its own side of a seeded paragraph split."""
+    train_paragraphs, held_out_paragraphs = split_held_out(paragraphs, held_out_fraction, seed=seed)
+    return PairSplit(make_nsp_pairs(train_paragraphs, seed=seed, pairs_per_paragraph=pairs_per_paragraph),
+                     make_nsp_pairs(held_out_paragraphs, seed=seed + 1, pairs_per_paragraph=pairs_per_paragraph),
+                     held_out_paragraphs)

@@ -28,10 +28,10 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import get_linear_schedule_with_warmup
 
-from helpers.corpus import CorpusError, read_paragraphs, split_held_out
+from helpers.corpus import CorpusError, read_paragraphs
 from helpers.data import PretrainingCollator, fixed_batches, make_loader
 from helpers.models import DEFAULT_MODEL, load_model
-from helpers.nsp import encode_pairs, make_nsp_pairs
+from helpers.nsp import encode_pairs, split_nsp_pairs
 from helpers.training import evaluate, make_optimizer, pretraining_losses
 
 CHECKPOINTS = "checkpoints"
@@ -102,11 +102,9 @@ def main(argv: list[str] | None = None) -> None:
                               mixed_precision=args.mixed_precision, cpu=args.cpu)
     set_seed(args.seed)
     try:
-        paragraphs = read_paragraphs(args.text)
-        train_paragraphs, held_out_paragraphs = split_held_out(paragraphs, args.held_out_fraction, seed=args.seed)
-        train_pairs = make_nsp_pairs(train_paragraphs, seed=args.seed, pairs_per_paragraph=args.pairs_per_paragraph)
-        held_out_pairs = make_nsp_pairs(held_out_paragraphs, seed=args.seed + 1,
-                                        pairs_per_paragraph=args.pairs_per_paragraph)
+        train_pairs, held_out_pairs, _ = split_nsp_pairs(read_paragraphs(args.text), seed=args.seed,
+                                                          pairs_per_paragraph=args.pairs_per_paragraph,
+                                                          held_out_fraction=args.held_out_fraction)
     except (OSError, CorpusError, ValueError) as exc:
         sys.exit(f"pretrain.py: {args.text}: {exc}")
     args.output.mkdir(parents=True, exist_ok=True)

@@ -62,3 +62,15 @@ def test_long_pairs_are_cut_to_max_length(tokenizer, paragraphs):
 def test_is_next_probability_is_a_probability(tokenizer, paragraphs, pretraining_model):
     probs = is_next_probability(pretraining_model, tokenizer, make_nsp_pairs(paragraphs[:60], seed=0))
     assert probs and all(0 <= p <= 1 for p in probs)
+
+
+def test_split_nsp_pairs_keeps_held_out_sentences_out_of_training(paragraphs):
+    from helpers.nsp import split_nsp_pairs
+
+    train, held_out, held_out_paragraphs = split_nsp_pairs(paragraphs, seed=0, pairs_per_paragraph=2)
+    held_sentences = {s for p in held_out_paragraphs for s in split_sentences(p)}
+    train_sentences = {s for p in paragraphs if p not in held_out_paragraphs for s in split_sentences(p)}
+    assert all(p.sentence_a in held_sentences for p in held_out)
+    assert all(p.sentence_a in train_sentences for p in train)
+    assert all(p.sentence_b in train_sentences for p in train if p.label == IS_NEXT)
+    assert split_nsp_pairs(paragraphs, seed=0, pairs_per_paragraph=2).train_pairs == train

@@ -75,13 +75,16 @@ def lab_url(browser_available):
     """Start JupyterLab on the repository (quick mode, no token) and yield its URL; stop it afterwards."""
     scratch = Path(tempfile.mkdtemp(prefix="kit-lab-"))
     _write_settings(scratch / "settings")
+    # Lab serves a copy: Run All plus autosave would otherwise write outputs into the repository's notebooks.
+    root = scratch / "lab"
+    shutil.copytree(REPO_ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port = _free_port()
     env = {**os.environ, "KIT_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime")}
     env.pop("MPLBACKEND", None)  # would stop plots from showing inside the kernels
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={REPO_ROOT}", f"--LabApp.user_settings_dir={scratch / 'settings'}",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={scratch / 'settings'}",
          f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"), start_new_session=True,

@@ -138,3 +138,15 @@ def test_pair_explorer(page, lab_url, tokenizer, paragraphs):
     path = SCREENSHOTS / "pair_explorer.png"
     demo.screenshot(path=str(path))
     print(f"screenshot: {path}")
+
+
+def test_the_repository_notebooks_stay_clean():
+    """Lab ran a copy: the committed notebooks still carry no outputs after the widget tests."""
+    import json
+
+    from helpers import REPO_ROOT
+
+    for name in ("01_masked_language_modeling.ipynb", "02_next_sentence_prediction.ipynb"):
+        cells = json.loads((REPO_ROOT / "notebooks" / name).read_text(encoding="utf-8"))["cells"]
+        assert not [c for c in cells if c["cell_type"] == "code" and c["outputs"]], name
+
