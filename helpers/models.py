@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers.utils import logging as hf_logging
 from transformers import (
     AutoTokenizer,
     BertConfig,
@@ -24,6 +23,7 @@ from transformers import (
     BertForPreTraining,
     BertTokenizerFast,
 )
+from transformers.utils import logging as hf_logging
 
 from . import DATA_DIR, MEDITATIONS, REPO_ROOT
 

@@ -1,6 +1,5 @@
 import re
 
-import torch
 
 from helpers.masking import mask_tokens
 from helpers.nsp import make_nsp_pairs
