@@ -141,15 +141,16 @@ def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
     from .corpus import split_sentences
 
     lengths = paragraph_lengths(paragraphs, tokenizer)
+    sentence_counts = [len(split_sentences(p)) for p in paragraphs]
     room = max_length - 2  # [CLS] and [SEP]
     return {
         "paragraphs": len(paragraphs),
-        "sentences": sum(len(split_sentences(p)) for p in paragraphs),
+        "sentences": sum(sentence_counts),
         "tokens": sum(lengths),
         "longest_paragraph_tokens": max(lengths),
         "paragraphs_chunked": sum(n > room for n in lengths),
         "chunks": sum(max(1, -(-n // room)) for n in lengths),
-        "paragraphs_with_two_sentences": sum(len(split_sentences(p)) >= 2 for p in paragraphs),
+        "paragraphs_with_two_sentences": sum(n >= 2 for n in sentence_counts),
     }
 
 

@@ -55,6 +55,16 @@ def nsp_loss(seq_relationship_logits: torch.Tensor, next_sentence_label: torch.T
     return F.cross_entropy(seq_relationship_logits.reshape(-1, 2).float(), next_sentence_label.reshape(-1))
 
 
+def mlm_logits(outputs) -> torch.Tensor:
+    """Return the MLM head's logits, from BertForPreTraining (prediction_logits) or BertForMaskedLM (logits)."""
+    return outputs.prediction_logits if hasattr(outputs, "prediction_logits") else outputs.logits
+
+
+def nsp_logits(outputs) -> torch.Tensor:
+    """Return the NSP head's logits, from BertForPreTraining or BertForNextSentencePrediction."""
+    return outputs.seq_relationship_logits if hasattr(outputs, "seq_relationship_logits") else outputs.logits
+
+
 def model_loss(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Return {'loss': the loss the model computed itself}."""
     return {"loss": outputs.loss}
@@ -143,13 +153,13 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
         token_labels = batch.get("labels") if batch.get("labels") is not None and batch["labels"].dim() == 2 else None
         pair_labels = batch.get("next_sentence_label", batch.get("labels") if token_labels is None else None)
         if token_labels is not None:
-            logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+            logits = mlm_logits(out)
             scored = token_labels != IGNORE_INDEX
             sums["mlm_loss"] += mlm_loss(logits, token_labels).item() * int(scored.sum())
             sums["mlm_correct"] += int((logits.argmax(-1)[scored] == token_labels[scored]).sum())
             sums["mlm_n"] += int(scored.sum())
         if pair_labels is not None:
-            logits = out.seq_relationship_logits if hasattr(out, "seq_relationship_logits") else out.logits
+            logits = nsp_logits(out)
             sums["nsp_loss"] += nsp_loss(logits, pair_labels).item() * len(pair_labels)
             sums["nsp_correct"] += int((logits.argmax(-1) == pair_labels.reshape(-1)).sum())
             sums["nsp_n"] += len(pair_labels)
@@ -171,8 +181,7 @@ def top_predictions(model: torch.nn.Module, tokenizer, text: str, k: int = 3) ->
         raise ValueError(f"the text must contain {tokenizer.mask_token}: {text!r}")
     device = next(model.parameters()).device
     enc = tokenizer(text, return_tensors="pt").to(device)
-    out = model.eval()(**enc)
-    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits
+    logits = mlm_logits(model.eval()(**enc))
     positions = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().squeeze(1)
     return [tokenizer.convert_ids_to_tokens(logits[0, p].topk(k).indices.tolist()) for p in positions]
 
@@ -183,6 +192,4 @@ def is_next_probability(model: torch.nn.Module, tokenizer, pairs, max_length: in
     device = next(model.parameters()).device
     enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True, max_length=max_length,
                     padding=True, return_tensors="pt").to(device)
-    out = model.eval()(**enc)
-    logits = out.seq_relationship_logits if hasattr(out, "seq_relationship_logits") else out.logits
-    return logits.float().softmax(-1)[:, 0].tolist()  # index 0 = IsNext
+    return nsp_logits(model.eval()(**enc)).float().softmax(-1)[:, 0].tolist()  # index 0 = IsNext

@@ -1,6 +1,7 @@
 """Shared fixtures: the quick-mode tiny BERT (built once, cached on disk) and its tokenizer."""
 
 import os
+import socket
 
 import pytest
 
@@ -27,3 +28,10 @@ def pretraining_model():
     from helpers.models import load_model
 
     return load_model("pretraining", verbose=False)[1]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

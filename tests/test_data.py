@@ -2,8 +2,16 @@ import random
 
 import torch
 
-from helpers.data import (MLMCollator, NSPCollator, PretrainingCollator, encode_paragraphs, fixed_batches,
-                          length_grouped_batches, make_loader, pad_fraction)
+from helpers.data import (
+    MLMCollator,
+    NSPCollator,
+    PretrainingCollator,
+    encode_paragraphs,
+    fixed_batches,
+    length_grouped_batches,
+    make_loader,
+    pad_fraction,
+)
 from helpers.masking import IGNORE_INDEX
 from helpers.nsp import encode_pairs, make_nsp_pairs
 
@@ -82,3 +90,16 @@ def test_length_grouped_sampler_order_depends_only_on_seed_and_epoch():
     resumed = LengthGroupedBatchSampler(lengths, 8, seed=3)
     resumed.set_epoch(1)
     assert list(resumed) == epoch1, "a resumed run sees the batches of the epoch it resumes"
+
+
+def test_corpus_statistics_agree_with_the_real_chunking_and_splitting(tokenizer, paragraphs):
+    from helpers.corpus import split_sentences
+    from helpers.data import corpus_statistics
+
+    stats = corpus_statistics(paragraphs, tokenizer, 64)
+    assert stats["paragraphs"] == len(paragraphs) == 507
+    assert stats["chunks"] == len(encode_paragraphs(paragraphs, tokenizer, 64))
+    assert stats["paragraphs_chunked"] == sum(len(c) > 1 for c in (encode_paragraphs([p], tokenizer, 64) for p in paragraphs))
+    assert stats["sentences"] == sum(len(split_sentences(p)) for p in paragraphs)
+    assert stats["paragraphs_with_two_sentences"] == sum(len(split_sentences(p)) >= 2 for p in paragraphs)
+    assert stats["tokens"] == sum(len(ids) for ids in tokenizer(paragraphs, add_special_tokens=False)["input_ids"])

@@ -1,6 +1,7 @@
 """pyproject.toml and environment.yml must name the same packages with the same version ranges."""
 
 import re
+
 import tomllib
 
 from helpers import REPO_ROOT

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -10,15 +9,10 @@ import pytest
 from transformers import BertForPreTraining, pipeline
 
 from helpers import MEDITATIONS, REPO_ROOT
+from tests.conftest import free_port
 
 SCRIPT = REPO_ROOT / "scripts" / "pretrain.py"
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(*args: str, processes: int = 2) -> subprocess.CompletedProcess:

@@ -1,6 +1,5 @@
 import re
 
-
 from helpers.masking import mask_tokens
 from helpers.nsp import make_nsp_pairs
 from helpers.widgets import mask_explorer, pair_explorer, render_masked_tokens, render_sentence_pair

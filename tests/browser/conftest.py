@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO_ROOT
+from tests.conftest import free_port
 
 CHROMIUM = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -51,12 +51,6 @@ def browser_available():
         pytest.skip(f"browser tests skipped: {message}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_settings(folder: Path) -> None:
     settings = {
         # No "get notified about news?" toast covering the notebook.
@@ -78,7 +72,7 @@ def lab_url(browser_available):
     # Lab serves a copy: Run All plus autosave would otherwise write outputs into the repository's notebooks.
     root = scratch / "lab"
     shutil.copytree(REPO_ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KIT_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime")}
     env.pop("MPLBACKEND", None)  # would stop plots from showing inside the kernels
     server = subprocess.Popen(
