@@ -73,3 +73,149 @@ def split_nsp_pairs(paragraphs: Sequence[str], *, seed: int, pairs_per_paragraph
     return PairSplit(make_nsp_pairs(train_paragraphs, seed=seed, pairs_per_paragraph=pairs_per_paragraph),
                      make_nsp_pairs(held_out_paragraphs, seed=seed + 1, pairs_per_paragraph=pairs_per_paragraph),
                      held_out_paragraphs)
+
+
+# --- BERT's own recipe: segments of consecutive sentences that fill the sequence ---------------------------------
+
+
+class SentenceStream(NamedTuple):
+    """A text as one stream of tokenized sentences, each tagged with the paragraph it came from."""
+
+    sentences: list[list[int]]  # token ids, no special tokens
+    paragraph_of: list[int]
+
+
+def sentence_stream(paragraphs: Sequence[str], tokenizer) -> SentenceStream:
+    """Return every sentence of `paragraphs`, tokenized in one batch call, in reading order."""
+    texts, paragraph_of = [], []
+    for index, paragraph in enumerate(paragraphs):
+        for sentence in split_sentences(paragraph):
+            texts.append(sentence)
+            paragraph_of.append(index)
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    return SentenceStream([list(s) for s in ids], paragraph_of)
+
+
+class SegmentPair(NamedTuple):
+    """Two token-id segments of one or more whole sentences; label 0 = B continues A, 1 = B comes from elsewhere."""
+
+    segment_a: list[int]
+    segment_b: list[int]
+    label: int
+    b_opens_paragraph: bool
+
+
+def _draw_donor(stream: SentenceStream, excluded: set[int], rng: random.Random, tries: int = 50) -> int | None:
+    """Return a random sentence index whose paragraph is not in `excluded`, or None if none was found."""
+    for _ in range(tries):
+        j = rng.randrange(len(stream.sentences))
+        if stream.paragraph_of[j] not in excluded:
+            return j
+    return None
+
+
+def _fill(stream: SentenceStream, start: int, budget: int, stop_paragraphs: set[int]) -> list[int]:
+    """Return the indices of consecutive sentences from `start` that fit in `budget` tokens (at least one)."""
+    taken, length = [start], len(stream.sentences[start])
+    k = start + 1
+    while (k < len(stream.sentences) and stream.paragraph_of[k] not in stop_paragraphs
+           and length + len(stream.sentences[k]) <= budget):
+        taken.append(k)
+        length += len(stream.sentences[k])
+        k += 1
+    return taken
+
+
+def _fit(a: list[int], b: list[int], max_tokens: int) -> tuple[list[int], list[int], int]:
+    """Return (a, b, tokens cut) with the longer segment shortened until both fit in `max_tokens`.
+
+    A loses tokens at its start and B at its end, so the place where A meets B, which NSP is about, stays.
+    """
+    cut = 0
+    while len(a) + len(b) > max_tokens:
+        if len(a) >= len(b):
+            a = a[1:]
+        else:
+            b = b[:-1]
+        cut += 1
+    return a, b, cut
+
+
+def make_segment_pairs(stream: SentenceStream, *, max_tokens: int, seed: int, short_fraction: float = 0.1,
+                       not_next_fraction: float = 0.5) -> tuple[list[SegmentPair], int]:
+    """Return (pairs, tokens cut): BERT's NSP data, built in one pass over the sentence stream.
+
+    Consecutive whole sentences are gathered while they fit in `max_tokens` (a random shorter target for a
+    `short_fraction` of the pairs) and cut in two at a random sentence boundary: A, then B. For NotNext pairs, B
+    is replaced by sentences that start at a random sentence of another paragraph, and the unused sentences go
+    back to the stream, so every sentence of the text ends up in some pair. Chunks run across paragraph
+    boundaries, so whether B opens a paragraph says nothing about the label.
+    """
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must leave room for one token of A and one of B, got {max_tokens}")
+    for name, value in (("short_fraction", short_fraction), ("not_next_fraction", not_next_fraction)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    n = len(stream.sentences)
+    if n < 2:
+        raise ValueError("the text has fewer than two sentences: NSP needs a sentence and the one that follows it.")
+    if not_next_fraction and len(set(stream.paragraph_of)) < 2:
+        raise ValueError("NotNext pairs take sentence B from a different paragraph, but the text has only one "
+                         "paragraph: split it into paragraphs (one per line, or blank lines between).")
+    rng = random.Random(seed)
+    pairs: list[SegmentPair] = []
+    cut_total, i = 0, 0
+    while i < n:
+        target = rng.randint(2, max_tokens) if rng.random() < short_fraction else max_tokens
+        chunk, length = [], 0
+        # Whole sentences while they fit, and at least two where the text has them (A needs a true next segment).
+        while i < n and (len(chunk) < 2 or length + len(stream.sentences[i]) <= target):
+            chunk.append(i)
+            length += len(stream.sentences[i])
+            i += 1
+        a_end = rng.randint(1, len(chunk) - 1) if len(chunk) > 1 else 1
+        a_idx = chunk[:a_end]
+        true_next = chunk[a_end] if a_end < len(chunk) else None
+        label = NOT_NEXT if (true_next is None or rng.random() < not_next_fraction) else IS_NEXT
+        if label == NOT_NEXT:
+            excluded = {stream.paragraph_of[k] for k in a_idx}
+            if true_next is not None:
+                excluded.add(stream.paragraph_of[true_next])
+            donor = _draw_donor(stream, excluded, rng)
+            if donor is None and true_next is not None:
+                label = IS_NEXT  # no other paragraph to draw from: keep the true continuation
+            elif donor is None:
+                break  # the last lone sentence with nowhere to draw B from
+            else:
+                a_len = sum(len(stream.sentences[k]) for k in a_idx)
+                b_idx = _fill(stream, donor, max(1, target - a_len), excluded)
+                i = chunk[a_end] if a_end < len(chunk) else i  # the unused sentences go back to the stream
+        if label == IS_NEXT:
+            b_idx = chunk[a_end:]
+        a = [t for k in a_idx for t in stream.sentences[k]]
+        b = [t for k in b_idx for t in stream.sentences[k]]
+        if not a or not b:
+            continue  # a sentence with no tokens at all (only characters the tokenizer drops)
+        a, b, cut = _fit(a, b, max_tokens)
+        cut_total += cut
+        opens = b_idx[0] == 0 or stream.paragraph_of[b_idx[0]] != stream.paragraph_of[b_idx[0] - 1]
+        pairs.append(SegmentPair(a, b, label, opens))
+    return pairs, cut_total
+
+
+def with_special_tokens(tokenizer, ids_a: Sequence[int], ids_b: Sequence[int] | None = None) -> dict[str, list[int]]:
+    """Return input_ids and token_type_ids for [CLS] A [SEP] (B [SEP]): what tokenizer(a, b) gives for the texts."""
+    # transformers 5's fast tokenizers take only text, so the BERT template is written out here with the
+    # tokenizer's own ids; tests check that it matches tokenizer(text_a, text_b) exactly.
+    input_ids = [tokenizer.cls_token_id, *ids_a, tokenizer.sep_token_id]
+    token_type_ids = [0] * len(input_ids)
+    if ids_b is not None:
+        input_ids += [*ids_b, tokenizer.sep_token_id]
+        token_type_ids += [1] * (len(ids_b) + 1)
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids}
+
+
+def encode_segment_pairs(pairs: Sequence[SegmentPair], tokenizer) -> list[dict]:
+    """Return one dict per pair: [CLS] A [SEP] B [SEP] with token_type_ids, and the label."""
+    return [{**with_special_tokens(tokenizer, p.segment_a, p.segment_b), "next_sentence_label": p.label}
+            for p in pairs]

@@ -45,9 +45,12 @@ def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
 
 
 def mlm_loss(prediction_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Return the mean cross-entropy over the positions whose label is not -100."""
-    return F.cross_entropy(prediction_logits.reshape(-1, prediction_logits.size(-1)).float(), labels.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+    """Return the mean cross-entropy over the positions whose label is not -100 (0, not NaN, if there are none)."""
+    labels = labels.reshape(-1)
+    total = F.cross_entropy(prediction_logits.reshape(-1, prediction_logits.size(-1)).float(), labels,
+                            ignore_index=IGNORE_INDEX, reduction="sum")
+    # Dividing by at least 1 keeps a batch in which no token happened to be masked from making the loss NaN.
+    return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
 
 def nsp_loss(seq_relationship_logits: torch.Tensor, next_sentence_label: torch.Tensor) -> torch.Tensor:
@@ -74,6 +77,21 @@ def pretraining_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, 
     """Return BertForPreTraining's loss and its two parts: {'loss', 'mlm', 'nsp'}."""
     mlm = mlm_loss(outputs.prediction_logits, batch["labels"])
     nsp = nsp_loss(outputs.seq_relationship_logits, batch["next_sentence_label"])
+    return {"loss": mlm + nsp, "mlm": mlm, "nsp": nsp}
+
+
+def masked_pretraining_losses(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return {'loss', 'mlm', 'nsp'} of a BertForPreTraining, its MLM head run only at the masked positions.
+
+    The MLM head turns a vector into one score per vocabulary entry: the largest matrix product in a small BERT.
+    Only the ~15% masked positions are graded, so computing the other 85% would be wasted work (BERT's own
+    code gathers the masked positions first too). The losses are the same as `pretraining_losses`.
+    """
+    inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in batch}
+    sequence, pooled = model.bert(**inputs)[:2]
+    chosen = batch["labels"] != IGNORE_INDEX
+    mlm = mlm_loss(model.cls.predictions(sequence[chosen]), batch["labels"][chosen])
+    nsp = nsp_loss(model.cls.seq_relationship(pooled), batch["next_sentence_label"])
     return {"loss": mlm + nsp, "mlm": mlm, "nsp": nsp}
 
 
