@@ -1,12 +1,10 @@
-"""Load a BERT tokenizer and model head: bert-base-uncased from the Hub (full mode) or a tiny local BERT (quick mode)."""
+"""Load a BERT tokenizer and model head: bert-base-uncased or KIT_MODEL (full mode), or the kit's small BERT (quick mode)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import urllib.error
@@ -17,7 +15,6 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoTokenizer,
-    BertConfig,
     BertForMaskedLM,
     BertForNextSentencePrediction,
     BertForPreTraining,
@@ -25,28 +22,24 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from . import DATA_DIR, MEDITATIONS, REPO_ROOT
+from . import DATA_DIR
 
 HEADS = {"mlm": BertForMaskedLM, "nsp": BertForNextSentencePrediction, "pretraining": BertForPreTraining}
 DEFAULT_MODEL = "bert-base-uncased"
 HUB_PROBE_SECONDS = 3.0
-# The tiny BERT's vocabulary, trained on meditations.txt by scripts/train_tiny_vocab.py and committed:
-# the WordPiece trainer breaks frequency ties in hash order, so retraining gives a slightly different vocabulary.
-TINY_VOCAB = DATA_DIR / "tiny_bert_vocab.txt"
-
-# The tiny BERT of quick mode: small enough to train at thousands of tokens/s on a laptop CPU.
-TINY_VOCAB_SIZE = 4000
-TINY_CONFIG = dict(
-    hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512, max_position_embeddings=512
-)
+# Quick mode's model: a small BERT the kit pre-trained on Jane Austen (never on Meditations) with
+# scripts/pretrain_kit_bert.py; data/kit_bert/card.json is its model card.
+KIT_BERT = DATA_DIR / "kit_bert"
 
 
 @dataclass(frozen=True)
 class RunMode:
-    """Which mode the kit runs in and why: quick (tiny local BERT) or full (a Hub model)."""
+    """Which mode the kit runs in, which model it loads (a Hub name or a folder) and why."""
 
     quick: bool
     reason: str
+    model: str = str(KIT_BERT)
+    offline: bool = False  # load from the Hugging Face cache only, never ask the Hub
 
     @property
     def name(self) -> str:
@@ -55,22 +48,24 @@ class RunMode:
     def banner(self) -> str:
         """Return the one line that tells the learner which model is used and why."""
         if self.quick:
-            return f"QUICK mode: a tiny BERT built locally from {MEDITATIONS.name} ({self.reason})."
-        return f"FULL mode: {DEFAULT_MODEL} from the Hugging Face Hub ({self.reason})."
+            return f"QUICK mode: the kit's small BERT (data/kit_bert, pre-trained on Jane Austen) ({self.reason})."
+        where = "a local folder" if Path(self.model).is_dir() else (
+            "your Hugging Face cache" if self.offline else "the Hugging Face Hub")
+        return f"FULL mode: {self.model} from {where} ({self.reason})."
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS, name: str = DEFAULT_MODEL) -> bool:
     """Return True if the Hugging Face Hub answers an HTTP request within `timeout` seconds."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     answered = threading.Event()
 
     def probe() -> None:
         try:
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/models/{DEFAULT_MODEL}", method="HEAD"), timeout=timeout)
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/models/{name}", method="HEAD"), timeout=timeout)
             answered.set()
         except urllib.error.HTTPError:
             answered.set()  # any HTTP answer means the Hub is there
@@ -84,16 +79,33 @@ def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
     return answered.is_set()
 
 
+def in_hf_cache(name: str) -> bool:
+    """Return True if the Hugging Face cache holds `name`'s config and weights (downloaded before, e.g. for a class)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    has = lambda filename: isinstance(try_to_load_from_cache(name, filename), str)  # noqa: E731
+    return has("config.json") and (has("model.safetensors") or has("pytorch_model.bin"))
+
+
 @functools.cache
 def run_mode() -> RunMode:
-    """Return the run mode, decided once per process: KIT_QUICK=1, HF_HUB_OFFLINE=1 or no Hub means quick."""
+    """Return the run mode, decided once per process (see README: KIT_QUICK, KIT_MODEL, HF_HUB_OFFLINE)."""
     if _env_flag("KIT_QUICK"):
         return RunMode(True, "KIT_QUICK=1 is set")
+    name = os.environ.get("KIT_MODEL", "").strip() or DEFAULT_MODEL
+    if Path(name).is_dir():
+        return RunMode(False, "KIT_MODEL names this folder", name)
     if _env_flag("HF_HUB_OFFLINE"):
-        return RunMode(True, "HF_HUB_OFFLINE=1 is set")
-    if not hub_reachable():
-        return RunMode(True, f"the Hugging Face Hub did not answer within {HUB_PROBE_SECONDS:.0f} s")
-    return RunMode(False, "the Hub is reachable; set KIT_QUICK=1 for the tiny model")
+        if in_hf_cache(name):
+            return RunMode(False, "HF_HUB_OFFLINE=1 and the model is in the cache", name, offline=True)
+        return RunMode(True, f"HF_HUB_OFFLINE=1 is set and {name} is not in the Hugging Face cache")
+    if hub_reachable(name=name):
+        return RunMode(False, "the Hub is reachable; set KIT_QUICK=1 for the small model", name)
+    if in_hf_cache(name):
+        return RunMode(False, f"the Hub did not answer within {HUB_PROBE_SECONDS:.0f} s; using the cached copy",
+                       name, offline=True)
+    return RunMode(True, f"the Hugging Face Hub did not answer within {HUB_PROBE_SECONDS:.0f} s and {name} is "
+                         "not in the cache")
 
 
 _announced: set[RunMode] = set()
@@ -108,18 +120,7 @@ def announce_mode() -> RunMode:
     return mode
 
 
-def cache_dir() -> Path:
-    """Return the folder for the kit's built files (KIT_CACHE_DIR, else .kit_cache in the repository)."""
-    return Path(os.environ.get("KIT_CACHE_DIR", REPO_ROOT / ".kit_cache"))
-
-
-def _tiny_model_key(vocab: Path) -> str:
-    """Return a short hash that changes when the vocabulary or the tiny model's recipe changes."""
-    recipe = repr(sorted(TINY_CONFIG.items())).encode()
-    return hashlib.sha256(vocab.read_bytes() + recipe).hexdigest()[:12]
-
-
-def train_wordpiece_tokenizer(corpus: Path, vocab_size: int = TINY_VOCAB_SIZE) -> BertTokenizerFast:
+def train_wordpiece_tokenizer(corpus: Path, vocab_size: int = 8000) -> BertTokenizerFast:
     """Return a lower-casing WordPiece tokenizer with BERT's special tokens, trained on a text file."""
     from tokenizers import BertWordPieceTokenizer
 
@@ -145,56 +146,37 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def build_tiny_bert(folder: Path, vocab: Path = TINY_VOCAB, seed: int = 0) -> Path:
-    """Write a WordPiece tokenizer from `vocab` and a randomly initialised tiny BertForPreTraining to `folder`."""
-    # Build next to the final folder, then rename: a half-written folder is never seen as a cache hit.
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp-"))
-    shutil.copyfile(vocab, staging / "vocab.txt")
+def _source(name: str | None) -> tuple[str, bool]:
+    """Return (what to pass to from_pretrained, cache only?): `name` if given, else the run mode's model."""
+    if name is not None:
+        return str(name), _env_flag("HF_HUB_OFFLINE")
+    mode = run_mode()
+    return mode.model, mode.offline
+
+
+def load_tokenizer(name: str | None = None):
+    """Return the tokenizer of `name` (a Hub name or a folder), or of the run mode's model."""
+    source, offline = _source(name)
     with quiet_transformers():
-        tokenizer = BertTokenizerFast.from_pretrained(staging)
-        config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **TINY_CONFIG)
-        torch.manual_seed(seed)  # the same starting weights on every machine
-        model = BertForPreTraining(config)
-        tokenizer.save_pretrained(staging)
-        model.save_pretrained(staging)
-    try:
-        staging.rename(folder)
-    except OSError:  # another process finished first: keep its copy
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+        return AutoTokenizer.from_pretrained(source, local_files_only=offline)
 
 
-def tiny_bert_path(vocab: Path = TINY_VOCAB) -> Path:
-    """Return the folder of the quick-mode tiny BERT, building it on first use (about a second)."""
-    folder = cache_dir() / f"tiny-bert-{_tiny_model_key(vocab)}"
-    if not (folder / "config.json").exists():
-        build_tiny_bert(folder, vocab)
-    return folder
-
-
-def model_source(name: str = DEFAULT_MODEL, mode: RunMode | None = None) -> str:
-    """Return what to pass to from_pretrained: a local folder as is, the tiny BERT in quick mode, else `name`."""
-    if Path(name).is_dir():
-        return str(name)
-    mode = mode or run_mode()
-    return str(tiny_bert_path()) if mode.quick else name
-
-
-def load_tokenizer(name: str = DEFAULT_MODEL):
-    """Return the tokenizer for `name` (or the tiny BERT's in quick mode)."""
-    return AutoTokenizer.from_pretrained(model_source(name))
-
-
-def load_model(task: str, name: str = DEFAULT_MODEL, *, verbose: bool = True):
-    """Return (tokenizer, model) with the BERT head for `task`: 'mlm', 'nsp' or 'pretraining'."""
+def load_model(task: str, name: str | None = None, *, verbose: bool = True):
+    """Return (tokenizer, model) with the BERT head for `task` ('mlm', 'nsp' or 'pretraining'), in float32."""
     if task not in HEADS:
         raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
-    source = model_source(name)
-    if verbose and not Path(name).is_dir():
+    if verbose and name is None:
         announce_mode()
+    source, offline = _source(name)
     # The checkpoints hold both heads (MLM and NSP): the report that the unused one was skipped is expected.
     with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = HEADS[task].from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        # float32 whatever the files hold: the kit's small BERT is stored in float16 to stay small.
+        model = HEADS[task].from_pretrained(source, local_files_only=offline, dtype=torch.float32)
     return tokenizer, model
+
+
+def from_scratch(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Return a model of the same class and size as `model`, with fresh random weights (seeded)."""
+    torch.manual_seed(seed)
+    return type(model)(model.config)

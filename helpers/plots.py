@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -21,23 +22,37 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     return smoothed
 
 
-def draw_losses(axes: Sequence[plt.Axes], history: Sequence[Mapping[str, float]], keys: Sequence[str]) -> None:
-    """Draw each loss in `keys` on its own axes: the raw values faint, the smoothed curve on top."""
+Baselines = Mapping[str, Mapping[str, float]]  # loss key -> {label: value}, drawn as dashed lines
+
+
+def loss_baselines(vocab_size: int) -> dict[str, dict[str, float]]:
+    """Return the losses of guessing blindly: ln(vocabulary size) for MLM, ln 2 for NSP."""
+    mlm = {f"uniform guess: ln {vocab_size:,} = {math.log(vocab_size):.2f}": math.log(vocab_size)}
+    nsp = {f"coin flip: ln 2 = {math.log(2):.3f}": math.log(2)}
+    return {"mlm": mlm, "loss": mlm, "nsp": nsp}
+
+
+def draw_losses(axes: Sequence[plt.Axes], history: Sequence[Mapping[str, float]], keys: Sequence[str],
+                baselines: Baselines | None = None) -> None:
+    """Draw each loss in `keys` on its own axes: the raw values faint, the smoothed curve on top, baselines dashed."""
     steps = [h["step"] for h in history]
     for ax, key in zip(axes, keys):
         ax.clear()
         values = [h[key] for h in history]
         ax.plot(steps, values, alpha=0.3, color="tab:blue", label="per step")
         ax.plot(steps, smooth(values), color="tab:blue", linewidth=2, label="smoothed")
+        for (label, value), style in zip((baselines or {}).get(key, {}).items(), ("--", ":")):
+            ax.axhline(value, color="#D55E00", linestyle=style, label=label)
         ax.set(title=LOSS_LABELS.get(key, key), xlabel="training step", ylabel="loss")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right")
 
 
-def plot_losses(history: Sequence[Mapping[str, float]], keys: Sequence[str] = ("loss",)) -> Figure:
-    """Return a figure with one panel per loss in `keys` (e.g. 'mlm' and 'nsp' apart)."""
+def plot_losses(history: Sequence[Mapping[str, float]], keys: Sequence[str] = ("loss",),
+                baselines: Baselines | None = None) -> Figure:
+    """Return a figure with one panel per loss in `keys` (e.g. 'mlm' and 'nsp' apart), baselines dashed."""
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 3.5), squeeze=False)
-    draw_losses(axes[0], history, keys)
+    draw_losses(axes[0], history, keys, baselines)
     fig.tight_layout()
     return fig
 
@@ -45,32 +60,40 @@ def plot_losses(history: Sequence[Mapping[str, float]], keys: Sequence[str] = ("
 class LivePlot:
     """A loss plot that redraws itself in the notebook while training runs: pass it as `train(callback=...)`."""
 
-    def __init__(self, keys: Sequence[str] = ("loss",)):
+    def __init__(self, keys: Sequence[str] = ("loss",), baselines: Baselines | None = None):
         from IPython.display import display
 
-        self.keys = tuple(keys)
+        self.keys, self.baselines = tuple(keys), baselines
         self.fig, axes = plt.subplots(1, len(self.keys), figsize=(5.5 * len(self.keys), 3.5), squeeze=False)
         self.axes = axes[0]
         plt.close(self.fig)  # shown through the display handle only, not a second time when the cell ends
         self.handle = display(self.fig, display_id=True)
 
     def __call__(self, history: Sequence[Mapping[str, float]]) -> None:
-        draw_losses(self.axes, history, self.keys)
+        draw_losses(self.axes, history, self.keys, self.baselines)
         self.fig.tight_layout()
         if self.handle is not None:
             self.handle.update(self.fig)
 
 
 def plot_before_after(before: Mapping[str, float], after: Mapping[str, float],
-                      metrics: Sequence[str] = ("masked_accuracy", "perplexity")) -> Figure:
-    """Return a bar chart, one panel per metric, comparing the scores before and after training."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
+                      metrics: Sequence[str] = ("masked_accuracy", "perplexity"),
+                      baselines: Baselines | None = None) -> Figure:
+    """Return a bar chart, one panel per metric, before vs after training, baselines dashed; accuracies on 0..1."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         values = [before[metric], after[metric]]
         bars = ax.bar(["before", "after"], values, color=["#9e9e9e", "#1f77b4"], hatch=["//", ""])
         ax.bar_label(bars, fmt="%.3g")
+        for (label, value), style in zip((baselines or {}).get(metric, {}).items(), ("--", ":")):
+            ax.axhline(value, color="#D55E00", linestyle=style, label=label)
+        if (baselines or {}).get(metric):
+            ax.legend(loc="upper left", fontsize=8)
         ax.set_title(METRIC_LABELS.get(metric, metric))
-        ax.margins(y=0.15)
+        if "accuracy" in metric:
+            ax.set_ylim(0, 1)  # the whole scale: 0.06 must look small
+        else:
+            ax.margins(y=0.15)
     fig.tight_layout()
     return fig
 

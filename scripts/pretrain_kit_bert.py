@@ -142,7 +142,7 @@ def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, 
                      f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
                      "final_losses": {k: round(sum(r[k] for r in log[-100:]) / len(log[-100:]), 4) for k in ("mlm", "nsp")}},
         "held_out": {name: {k: round(v, 4) for k, v in s.items()} for name, s in scores.items()},
-        "files": {name: sha256(out / name) for name in ("model.safetensors", "vocab.txt", "tokenizer.json", "config.json")},
+        "files": {f.name: sha256(f) for f in sorted(out.iterdir()) if f.name not in ("card.json", "README.md")},
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(card["held_out"]))

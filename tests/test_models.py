@@ -1,8 +1,12 @@
+import hashlib
 import http.server
+import json
 import threading
 import time
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from transformers import BertForMaskedLM, BertForNextSentencePrediction, BertForPreTraining
 
 from helpers import models
@@ -33,20 +37,37 @@ def test_unknown_task_is_a_value_error():
         models.load_model("classification")
 
 
-def test_tiny_bert_is_cached_and_deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path))
-    start = time.perf_counter()
-    folder = models.tiny_bert_path()
-    built = time.perf_counter() - start
-    assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
-    start = time.perf_counter()
-    assert models.tiny_bert_path() == folder
-    assert time.perf_counter() - start < built / 5, "the second load reuses the cache"
-    other = models.build_tiny_bert(tmp_path / "again")
-    first_weights = BertForPreTraining.from_pretrained(folder).state_dict()
-    for name, tensor in BertForPreTraining.from_pretrained(other).state_dict().items():
-        assert (tensor == first_weights[name]).all(), f"{name} differs between two builds"
-    assert not list(tmp_path.glob("*.tmp-*")), "no half-built folders are left behind"
+def test_quick_mode_loads_the_committed_kit_bert_in_float32():
+    tokenizer, model = models.load_model("pretraining", verbose=False)
+    assert model.dtype == torch.float32, "stored in float16, trained in float32"
+    assert model.config.vocab_size == len(tokenizer) == 8000
+    assert models.run_mode().model == str(models.KIT_BERT)
+
+
+def test_model_card_matches_the_committed_files():
+    card = json.loads((models.KIT_BERT / "card.json").read_text(encoding="utf-8"))
+    files = {f.name for f in models.KIT_BERT.iterdir()} - {"card.json", "README.md"}
+    assert set(card["files"]) == files, "the card lists every committed file"
+    for name, digest in card["files"].items():
+        assert hashlib.sha256((models.KIT_BERT / name).read_bytes()).hexdigest() == digest, f"{name} changed"
+    weights = load_file(models.KIT_BERT / "model.safetensors")
+    config = card["config"]
+    hidden, vocab = config["hidden_size"], config["vocab_size"]
+    assert weights["bert.embeddings.word_embeddings.weight"].shape == (vocab, hidden)
+    assert weights["bert.embeddings.word_embeddings.weight"].dtype == torch.float16
+    layers = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
+    assert len(layers) == config["num_hidden_layers"]
+    assert card["parameters"] == sum(t.numel() for t in weights.values()) - vocab  # the tied decoder weight
+    assert "meditations_mlm" in card["held_out"] and "austen" in card["held_out"]
+
+
+def test_from_scratch_has_the_same_shape_and_new_weights(pretraining_model):
+    fresh = models.from_scratch(pretraining_model, seed=0)
+    again = models.from_scratch(pretraining_model, seed=0)
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert type(fresh) is type(pretraining_model) and fresh.config.to_dict() == pretraining_model.config.to_dict()
+    assert not torch.equal(fresh.state_dict()[name], pretraining_model.state_dict()[name])
+    assert torch.equal(fresh.state_dict()[name], again.state_dict()[name]), "seeded"
 
 
 def test_hub_probe_fails_fast_without_a_server(monkeypatch):
@@ -71,7 +92,7 @@ def test_hub_probe_succeeds_against_a_server_that_answers(monkeypatch):
 @pytest.mark.parametrize("env, reason", [({"KIT_QUICK": "1"}, "KIT_QUICK"), ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE"),
                                          ({"HF_ENDPOINT": "http://127.0.0.1:9"}, "did not answer")])
 def test_run_mode_falls_back_to_quick_with_a_reason(monkeypatch, env, reason):
-    for name in ("KIT_QUICK", "HF_HUB_OFFLINE"):
+    for name in ("KIT_QUICK", "HF_HUB_OFFLINE", "KIT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -88,11 +109,12 @@ def test_run_mode_falls_back_to_quick_with_a_reason(monkeypatch, env, reason):
 def test_full_mode_when_the_hub_answers(monkeypatch):
     monkeypatch.delenv("KIT_QUICK", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(models, "hub_reachable", lambda timeout=0: True)
+    monkeypatch.delenv("KIT_MODEL", raising=False)
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
     models.run_mode.cache_clear()
     try:
-        assert not models.run_mode().quick
-        assert models.model_source("bert-base-uncased") == "bert-base-uncased"
+        mode = models.run_mode()
+        assert not mode.quick and mode.model == "bert-base-uncased" and "Hub" in mode.banner()
     finally:
         models.run_mode.cache_clear()
 
@@ -101,14 +123,51 @@ def test_a_local_folder_is_loaded_as_is(tmp_path):
     tokenizer, model = models.load_model("mlm", verbose=False)
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    assert models.model_source(str(tmp_path)) == str(tmp_path)
     assert isinstance(models.load_model("mlm", str(tmp_path))[1], BertForMaskedLM)
 
 
-def test_committed_vocabulary_is_what_the_wordpiece_trainer_makes():
-    from helpers import MEDITATIONS
+def test_kit_model_names_a_local_folder_for_full_mode(tmp_path, monkeypatch):
+    monkeypatch.delenv("KIT_QUICK", raising=False)
+    monkeypatch.setenv("KIT_MODEL", str(tmp_path))
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("a local folder needs no Hub"))
+    models.run_mode.cache_clear()
+    try:
+        mode = models.run_mode()
+        assert not mode.quick and mode.model == str(tmp_path) and "KIT_MODEL" in mode.banner()
+        assert str(tmp_path) in mode.banner() and "local folder" in mode.banner()
+    finally:
+        models.run_mode.cache_clear()
 
-    committed = set(models.TINY_VOCAB.read_text(encoding="utf-8").split("\n")) - {""}
-    trained = set(models.train_wordpiece_tokenizer(MEDITATIONS).get_vocab())
-    assert len(committed ^ trained) <= 0.01 * len(committed), "only the trainer's tie-breaking may differ"
-    assert {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= committed
+
+def _fake_hf_cache(root, name: str) -> None:
+    """Lay out `name` in a Hugging Face cache folder as huggingface_hub downloads it."""
+    repo = root / ("models--" + name.replace("/", "--"))
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    tokenizer, model = models.load_model("pretraining", str(models.KIT_BERT))
+    model.save_pretrained(snapshot)
+    tokenizer.save_pretrained(snapshot)
+
+
+def test_offline_full_mode_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    _fake_hf_cache(tmp_path, "someone/cached-bert")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # read once at import
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("offline: the Hub is never asked"))
+    monkeypatch.delenv("KIT_QUICK", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KIT_MODEL", "someone/cached-bert")
+    models.run_mode.cache_clear()
+    try:
+        mode = models.run_mode()
+        assert not mode.quick and mode.offline and "cache" in mode.banner()
+        assert isinstance(models.load_model("mlm", verbose=False)[1], BertForMaskedLM)
+        monkeypatch.setenv("KIT_MODEL", "someone/not-downloaded")
+        models.run_mode.cache_clear()
+        mode = models.run_mode()
+        assert mode.quick and "not in the Hugging Face cache" in mode.banner()
+    finally:
+        models.run_mode.cache_clear()
