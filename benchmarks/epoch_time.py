@@ -29,12 +29,15 @@ from transformers import BertConfig, BertForPreTraining
 from helpers import MEDITATIONS
 from helpers.corpus import read_paragraphs
 from helpers.data import PretrainingCollator, make_loader, pad_fraction
-from helpers.models import TINY_CONFIG, load_tokenizer
+from helpers.models import KIT_BERT, load_tokenizer
 from helpers.nsp import encode_pairs, make_nsp_pairs
 from helpers.training import pick_device, train
 
+# "kit": the size of quick mode's small BERT (data/kit_bert/config.json), with its own vocabulary.
+KIT_SIZE = {k: v for k, v in json.loads((KIT_BERT / "config.json").read_text()).items()
+            if k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")}
 MODEL_SIZES = {
-    "tiny": TINY_CONFIG,
+    "kit": KIT_SIZE,
     "small": dict(hidden_size=512, num_hidden_layers=4, num_attention_heads=8, intermediate_size=2048),
     "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }
@@ -94,7 +97,7 @@ def time_epoch(batches: list[dict], config: BertConfig, n_timed: int, seed: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(MODEL_SIZES), default="tiny", help="BERT size, randomly initialised")
+    parser.add_argument("--model", choices=sorted(MODEL_SIZES), default="kit", help="BERT size, randomly initialised")
     parser.add_argument("--batches", type=int, default=3, help="timed batches per pipeline (after 1 warm-up batch)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
@@ -104,7 +107,7 @@ def main() -> None:
 
     tokenizer = load_tokenizer()
     paragraphs = read_paragraphs(MEDITATIONS)
-    vocab_size = len(tokenizer) if args.model == "tiny" else BERT_BASE_VOCAB
+    vocab_size = len(tokenizer) if args.model == "kit" else BERT_BASE_VOCAB
     config = BertConfig(vocab_size=vocab_size, **{"max_position_embeddings": 512, **MODEL_SIZES[args.model]})
     device = pick_device()
     seed = time_epoch(original_batches(paragraphs, tokenizer, args.batch_size, args.seed), config, args.batches,
