@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from .corpus import split_held_out, split_sentences
 
@@ -105,40 +105,108 @@ class SegmentPair(NamedTuple):
     b_opens_paragraph: bool
 
 
-def _draw_donor(stream: SentenceStream, excluded: set[int], rng: random.Random, tries: int = 50) -> int | None:
+class SegmentSpan(NamedTuple):
+    """One NSP pair as sentence ranges of a stream: A = [a_start, a_end), B = [b_start, b_end), and what fits.
+
+    A keeps its last `a_kept` tokens and B its first `b_kept` (see `_fit`), so a text stored as one flat array of
+    token ids gives each segment as a single slice.
+    """
+
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+    label: int
+    a_kept: int
+    b_kept: int
+
+
+def _draw_donor(paragraph_of: Sequence[int], excluded: set[int], rng: random.Random, tries: int = 50) -> int | None:
     """Return a random sentence index whose paragraph is not in `excluded`, or None if none was found."""
     for _ in range(tries):
-        j = rng.randrange(len(stream.sentences))
-        if stream.paragraph_of[j] not in excluded:
+        j = rng.randrange(len(paragraph_of))
+        if paragraph_of[j] not in excluded:
             return j
     return None
 
 
-def _fill(stream: SentenceStream, start: int, budget: int, stop_paragraphs: set[int]) -> list[int]:
-    """Return the indices of consecutive sentences from `start` that fit in `budget` tokens (at least one)."""
-    taken, length = [start], len(stream.sentences[start])
-    k = start + 1
-    while (k < len(stream.sentences) and stream.paragraph_of[k] not in stop_paragraphs
-           and length + len(stream.sentences[k]) <= budget):
-        taken.append(k)
-        length += len(stream.sentences[k])
+def _fill(lengths: Sequence[int], paragraph_of: Sequence[int], start: int, budget: int,
+          stop_paragraphs: set[int]) -> int:
+    """Return the end (exclusive) of the consecutive sentences from `start` that fit in `budget` tokens (at least one)."""
+    length, k = lengths[start], start + 1
+    while k < len(lengths) and paragraph_of[k] not in stop_paragraphs and length + lengths[k] <= budget:
+        length += lengths[k]
         k += 1
-    return taken
+    return k
 
 
-def _fit(a: list[int], b: list[int], max_tokens: int) -> tuple[list[int], list[int], int]:
-    """Return (a, b, tokens cut) with the longer segment shortened until both fit in `max_tokens`.
+def _fit(a_len: int, b_len: int, max_tokens: int) -> tuple[int, int]:
+    """Return how many tokens of A and of B to keep: the longer segment is shortened until both fit in `max_tokens`.
 
     A loses tokens at its start and B at its end, so the place where A meets B, which NSP is about, stays.
     """
-    cut = 0
-    while len(a) + len(b) > max_tokens:
-        if len(a) >= len(b):
-            a = a[1:]
+    while a_len + b_len > max_tokens:
+        if a_len >= b_len:
+            a_len -= 1
         else:
-            b = b[:-1]
-        cut += 1
-    return a, b, cut
+            b_len -= 1
+    return a_len, b_len
+
+
+def segment_spans(lengths: Sequence[int], paragraph_of: Sequence[int], *, max_tokens: int, seed: int,
+                  short_fraction: float = 0.1, not_next_fraction: float = 0.5) -> Iterator[SegmentSpan]:
+    """Yield BERT's NSP pairs as sentence ranges, in one pass over sentences given by their token counts.
+
+    The recipe of `make_segment_pairs`, on any sequences (lists, or numpy arrays of a prepared text): `lengths[k]`
+    is the number of tokens of sentence k and `paragraph_of[k]` its paragraph. Bad arguments raise at the call.
+    """
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must leave room for one token of A and one of B, got {max_tokens}")
+    for name, value in (("short_fraction", short_fraction), ("not_next_fraction", not_next_fraction)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    if len(lengths) < 2:
+        raise ValueError("the text has fewer than two sentences: NSP needs a sentence and the one that follows it.")
+    if not_next_fraction and all(p == paragraph_of[0] for p in paragraph_of):
+        raise ValueError("NotNext pairs take sentence B from a different paragraph, but the text has only one "
+                         "paragraph: split it into paragraphs (one per line, or blank lines between).")
+    return _segment_spans(lengths, paragraph_of, max_tokens, random.Random(seed), short_fraction, not_next_fraction)
+
+
+def _segment_spans(lengths: Sequence[int], paragraph_of: Sequence[int], max_tokens: int, rng: random.Random,
+                   short_fraction: float, not_next_fraction: float) -> Iterator[SegmentSpan]:
+    """Yield the pairs of `segment_spans` (its arguments already checked)."""
+    n, i = len(lengths), 0
+    while i < n:
+        target = rng.randint(2, max_tokens) if rng.random() < short_fraction else max_tokens
+        start, length = i, 0
+        # Whole sentences while they fit, and at least two where the text has them (A needs a true next segment).
+        while i < n and (i - start < 2 or length + lengths[i] <= target):
+            length += lengths[i]
+            i += 1
+        chunk_end = i
+        a_end = start + (rng.randint(1, chunk_end - start - 1) if chunk_end - start > 1 else 1)
+        a_len = sum(lengths[k] for k in range(start, a_end))
+        has_next = a_end < chunk_end
+        label = NOT_NEXT if (not has_next or rng.random() < not_next_fraction) else IS_NEXT
+        if label == NOT_NEXT:
+            excluded = {paragraph_of[k] for k in range(start, a_end)}
+            if has_next:
+                excluded.add(paragraph_of[a_end])
+            donor = _draw_donor(paragraph_of, excluded, rng)
+            if donor is None and has_next:
+                label = IS_NEXT  # no other paragraph to draw from: keep the true continuation
+            elif donor is None:
+                break  # the last lone sentence with nowhere to draw B from
+            else:
+                b_start, b_end = donor, _fill(lengths, paragraph_of, donor, max(1, target - a_len), excluded)
+                i = a_end if has_next else i  # the unused sentences go back to the stream
+        if label == IS_NEXT:
+            b_start, b_end = a_end, chunk_end
+        b_len = sum(lengths[k] for k in range(b_start, b_end))
+        if not a_len or not b_len:
+            continue  # a sentence with no tokens at all (only characters the tokenizer drops)
+        yield SegmentSpan(start, a_end, b_start, b_end, label, *_fit(a_len, b_len, max_tokens))
 
 
 def make_segment_pairs(stream: SentenceStream, *, max_tokens: int, seed: int, short_fraction: float = 0.1,
@@ -151,55 +219,16 @@ def make_segment_pairs(stream: SentenceStream, *, max_tokens: int, seed: int, sh
     back to the stream, so every sentence of the text ends up in some pair. Chunks run across paragraph
     boundaries, so whether B opens a paragraph says nothing about the label.
     """
-    if max_tokens < 2:
-        raise ValueError(f"max_tokens must leave room for one token of A and one of B, got {max_tokens}")
-    for name, value in (("short_fraction", short_fraction), ("not_next_fraction", not_next_fraction)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must be between 0 and 1, got {value}")
-    n = len(stream.sentences)
-    if n < 2:
-        raise ValueError("the text has fewer than two sentences: NSP needs a sentence and the one that follows it.")
-    if not_next_fraction and len(set(stream.paragraph_of)) < 2:
-        raise ValueError("NotNext pairs take sentence B from a different paragraph, but the text has only one "
-                         "paragraph: split it into paragraphs (one per line, or blank lines between).")
-    rng = random.Random(seed)
+    lengths = [len(s) for s in stream.sentences]
     pairs: list[SegmentPair] = []
-    cut_total, i = 0, 0
-    while i < n:
-        target = rng.randint(2, max_tokens) if rng.random() < short_fraction else max_tokens
-        chunk, length = [], 0
-        # Whole sentences while they fit, and at least two where the text has them (A needs a true next segment).
-        while i < n and (len(chunk) < 2 or length + len(stream.sentences[i]) <= target):
-            chunk.append(i)
-            length += len(stream.sentences[i])
-            i += 1
-        a_end = rng.randint(1, len(chunk) - 1) if len(chunk) > 1 else 1
-        a_idx = chunk[:a_end]
-        true_next = chunk[a_end] if a_end < len(chunk) else None
-        label = NOT_NEXT if (true_next is None or rng.random() < not_next_fraction) else IS_NEXT
-        if label == NOT_NEXT:
-            excluded = {stream.paragraph_of[k] for k in a_idx}
-            if true_next is not None:
-                excluded.add(stream.paragraph_of[true_next])
-            donor = _draw_donor(stream, excluded, rng)
-            if donor is None and true_next is not None:
-                label = IS_NEXT  # no other paragraph to draw from: keep the true continuation
-            elif donor is None:
-                break  # the last lone sentence with nowhere to draw B from
-            else:
-                a_len = sum(len(stream.sentences[k]) for k in a_idx)
-                b_idx = _fill(stream, donor, max(1, target - a_len), excluded)
-                i = chunk[a_end] if a_end < len(chunk) else i  # the unused sentences go back to the stream
-        if label == IS_NEXT:
-            b_idx = chunk[a_end:]
-        a = [t for k in a_idx for t in stream.sentences[k]]
-        b = [t for k in b_idx for t in stream.sentences[k]]
-        if not a or not b:
-            continue  # a sentence with no tokens at all (only characters the tokenizer drops)
-        a, b, cut = _fit(a, b, max_tokens)
-        cut_total += cut
-        opens = b_idx[0] == 0 or stream.paragraph_of[b_idx[0]] != stream.paragraph_of[b_idx[0] - 1]
-        pairs.append(SegmentPair(a, b, label, opens))
+    cut_total = 0
+    for span in segment_spans(lengths, stream.paragraph_of, max_tokens=max_tokens, seed=seed,
+                              short_fraction=short_fraction, not_next_fraction=not_next_fraction):
+        a = [t for k in range(span.a_start, span.a_end) for t in stream.sentences[k]]
+        b = [t for k in range(span.b_start, span.b_end) for t in stream.sentences[k]]
+        cut_total += len(a) - span.a_kept + len(b) - span.b_kept
+        opens = span.b_start == 0 or stream.paragraph_of[span.b_start] != stream.paragraph_of[span.b_start - 1]
+        pairs.append(SegmentPair(a[len(a) - span.a_kept:], b[:span.b_kept], span.label, opens))
     return pairs, cut_total
 
 
