@@ -17,6 +17,18 @@ class CorpusError(ValueError):
     """A text file that cannot be used as a corpus; the message names the file and what to change."""
 
 
+def looks_like_utf16(raw: bytes, sample: int = 8192) -> bool:
+    """Return True if the bytes start with a UTF-16 byte-order mark, or have NULs at every other byte as UTF-16 has."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = raw[:sample]
+    even, odd = head[0::2], head[1::2]
+    # Latin-script UTF-16 puts a NUL beside almost every letter, all on one side (odd bytes for little-endian,
+    # even for big-endian); a binary file has NULs scattered on both sides.
+    nul_even, nul_odd = even.count(0) / max(len(even), 1), odd.count(0) / max(len(odd), 1)
+    return len(head) >= 4 and max(nul_even, nul_odd) >= 0.3 and min(nul_even, nul_odd) <= 0.05
+
+
 def read_text(path: str | Path) -> str:
     """Return the text of a UTF-8 file with its BOM dropped and line endings made '\\n'."""
     path = Path(path)
@@ -28,6 +40,9 @@ def read_text(path: str | Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path} could not be read: {exc.strerror}.") from exc
+    if looks_like_utf16(raw):
+        raise CorpusError(f"{path} is UTF-16 text, not UTF-8: save it as UTF-8 (most editors offer this under "
+                          "'Save as... / Encoding').")
     if b"\x00" in raw[:8192]:
         raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
     try:

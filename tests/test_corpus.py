@@ -78,3 +78,21 @@ def test_split_held_out_is_seeded_disjoint_and_complete():
 )
 def test_split_sentences(paragraph, expected):
     assert split_sentences(paragraph) == expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_are_named_as_utf16(tmp_path, encoding):
+    path = tmp_path / "notepad.txt"
+    path.write_bytes("Waste no more time arguing what a good man should be. Be one.\n".encode(encoding))
+    with pytest.raises(CorpusError, match="notepad.txt is UTF-16.*save it as UTF-8"):
+        read_paragraphs(path)
+
+
+def test_scattered_nul_bytes_are_still_called_binary(tmp_path):
+    import random
+
+    path = tmp_path / "blob.txt"
+    rng = random.Random(0)
+    path.write_bytes(bytes(rng.choice([0, 0, 1, 7, 65, 200]) for _ in range(4000)))
+    with pytest.raises(CorpusError, match="binary"):
+        read_paragraphs(path)
