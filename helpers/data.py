@@ -6,40 +6,57 @@ import random
 from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .masking import as_generator, mask_tokens
+from .nsp import with_special_tokens
 
 
 def encode_paragraphs(paragraphs: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
     """Return token-id lists with [CLS]/[SEP], one per chunk: a paragraph too long for `max_length` is split."""
+    room = chunk_room(max_length)
+    # The windows are cut here rather than by the tokenizer's return_overflowing_tokens, which silently
+    # dropped text in a tokenizers release (29% of Meditations at max_length 128 with tokenizers 0.23.2).
+    # verbose=False: the warning that a paragraph is longer than the model accepts is moot, it is split below.
+    chunks = []
+    for ids in tokenizer(list(paragraphs), add_special_tokens=False, verbose=False)["input_ids"]:
+        for start in range(0, max(len(ids), 1), room):  # an empty paragraph still gives one (empty) chunk
+            chunks.append(with_special_tokens(tokenizer, ids[start : start + room])["input_ids"])
+    return chunks
+
+
+def chunk_room(max_length: int) -> int:
+    """Return how many text tokens one chunk of `max_length` holds: all but [CLS] and [SEP]."""
     if max_length < 3:
         raise ValueError(f"max_length must leave room for [CLS], [SEP] and a token, got {max_length}")
-    encoded = tokenizer(list(paragraphs), truncation=True, max_length=max_length, return_overflowing_tokens=True)
-    return encoded["input_ids"]
+    return max_length - 2
 
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
-def pad_batch(features: Sequence[dict], tokenizer) -> dict[str, torch.Tensor]:
-    """Return the features' model inputs padded to the longest in this batch, as tensors with an attention_mask."""
+def pad_batch(features: Sequence[dict], tokenizer, pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
+    """Return the features' model inputs padded to the longest in this batch (rounded up to `pad_to_multiple_of`)."""
     inputs = [{k: f[k] for k in MODEL_INPUTS if k in f} for f in features]
-    return tokenizer.pad(inputs, padding="longest", return_tensors="pt")
+    return tokenizer.pad(inputs, padding="longest", pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
 
 
 class MLMCollator:
-    """Pad a batch of token-id lists to its longest member and mask it afresh each time (dynamic masking)."""
+    """Pad a batch of token-id lists to its longest member and mask it afresh each time (dynamic masking).
+
+    `pad_to_multiple_of` (64 in scripts/pretrain.py) rounds the padded length up, so a GPU sees a few shapes only.
+    """
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15, *, strategy: str = "bert",
-                 whole_word: bool = False, seed: int | None = None):
+                 whole_word: bool = False, seed: int | None = None, pad_to_multiple_of: int | None = None):
         self.tokenizer, self.mlm_probability = tokenizer, mlm_probability
         self.strategy, self.whole_word = strategy, whole_word
         self.generator = as_generator(seed)
+        self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, examples: Sequence[list[int] | dict]) -> dict[str, torch.Tensor]:
         features = [e if isinstance(e, dict) else {"input_ids": e} for e in examples]
-        return self.mask(pad_batch(features, self.tokenizer))
+        return self.mask(pad_batch(features, self.tokenizer, self.pad_to_multiple_of))
 
     def mask(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Return the padded batch with its input_ids masked and the MLM labels added."""
@@ -56,11 +73,11 @@ class NSPCollator:
     BertForNextSentencePrediction takes them as 'labels', BertForPreTraining as 'next_sentence_label'.
     """
 
-    def __init__(self, tokenizer, label_key: str = "labels"):
-        self.tokenizer, self.label_key = tokenizer, label_key
+    def __init__(self, tokenizer, label_key: str = "labels", pad_to_multiple_of: int | None = None):
+        self.tokenizer, self.label_key, self.pad_to_multiple_of = tokenizer, label_key, pad_to_multiple_of
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        batch = pad_batch(features, self.tokenizer)
+        batch = pad_batch(features, self.tokenizer, self.pad_to_multiple_of)
         batch[self.label_key] = torch.tensor([f["next_sentence_label"] for f in features])
         return batch
 
@@ -69,7 +86,7 @@ class PretrainingCollator(MLMCollator):
     """Pad encoded pairs, mask them afresh (MLM) and add their next_sentence_label (NSP): BertForPreTraining's input."""
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        return self.mask(NSPCollator(self.tokenizer, "next_sentence_label")(features))
+        return self.mask(NSPCollator(self.tokenizer, "next_sentence_label", self.pad_to_multiple_of)(features))
 
 
 def fixed_batches(examples: Sequence, collate_fn, batch_size: int) -> list[dict[str, torch.Tensor]]:
@@ -129,6 +146,78 @@ def make_loader(examples: Sequence, collate_fn, batch_size: int, *, seed: int = 
                       generator=torch.Generator().manual_seed(seed))
 
 
+# --- Batches for scripts/pretrain.py: a few padded lengths, a token budget, an epoch the caller sets ------------
+
+
+def bucket_length(length: int, multiple: int) -> int:
+    """Return `length` rounded up to a multiple of `multiple`: the length a batch of it is padded to."""
+    return -(-length // multiple) * multiple
+
+
+def bucketed_batches(lengths: Sequence[int], *, seed: int, epoch: int, batch_size: int | None = None,
+                     tokens_per_batch: int | None = None, multiple: int = 64) -> list[list[int]]:
+    """Return the index batches of one epoch, each from one length bucket (lengths rounded up to `multiple`).
+
+    A bucket's batches hold `batch_size` examples, or as many as fit in `tokens_per_batch` padded tokens. Examples
+    are shuffled within their bucket, and batches across buckets, from (seed, epoch) alone. Bucket membership
+    depends only on length, so the number of batches is the same every epoch: the schedule can be planned ahead.
+    """
+    if (batch_size is None) == (tokens_per_batch is None):
+        raise ValueError("give either batch_size or tokens_per_batch")
+    if (batch_size or tokens_per_batch) < 1 or multiple < 1:
+        raise ValueError(f"batch_size, tokens_per_batch and multiple must be at least 1, got "
+                         f"{batch_size}, {tokens_per_batch}, {multiple}")
+    buckets: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        buckets.setdefault(bucket_length(length, multiple), []).append(index)
+    rng = random.Random(f"{seed}:{epoch}")
+    batches = []
+    for padded in sorted(buckets):
+        members = buckets[padded]
+        rng.shuffle(members)
+        size = batch_size or max(1, tokens_per_batch // padded)
+        batches += [members[i : i + size] for i in range(0, len(members), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def shard_batches(batches: Sequence[list[int]], num_processes: int, process_index: int) -> list[list[int]]:
+    """Return this process's share of the batches: every `num_processes`-th, the same number on every process.
+
+    Processes that take a different number of steps would wait for each other forever, so the list is first
+    filled up with batches from its start (as Accelerate's even_batches does).
+    """
+    missing = -len(batches) % num_processes
+    filled = list(batches) + [batches[i % len(batches)] for i in range(missing)]
+    return filled[process_index::num_processes]
+
+
+class CollatedBatches(Dataset):
+    """Given index batches, each collated with its own mask seed: the same masks with any number of workers."""
+
+    def __init__(self, examples: Sequence, batches: Sequence[list[int]], collator: MLMCollator, seeds: Sequence[int]):
+        if len(batches) != len(seeds):
+            raise ValueError(f"one seed per batch: {len(batches)} batches, {len(seeds)} seeds")
+        self.examples, self.batches, self.collator, self.seeds = examples, batches, collator, seeds
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        # Seeding per batch, not once per epoch, keeps the masks the same whichever worker process collates the
+        # batch, and lets a run resumed in the middle of an epoch mask its next batch as the first run would have.
+        self.collator.generator = torch.Generator().manual_seed(self.seeds[k])
+        return self.collator([self.examples[i] for i in self.batches[k]])
+
+
+def batch_loader(batches: CollatedBatches, workers: int = 0) -> DataLoader:
+    """Return a DataLoader that yields the collated batches in order, prepared by `workers` background processes."""
+    # Its own generator: a DataLoader otherwise draws its workers' base seed from torch's global generator, which
+    # would shift the dropout of every later step, and a resumed run would not repeat the uninterrupted one.
+    return DataLoader(batches, batch_size=None, shuffle=False, num_workers=workers,
+                      pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(0))
+
+
 def pad_fraction(batches: Sequence[dict[str, torch.Tensor]]) -> float:
     """Return the share of positions in these batches that are padding (attention_mask == 0)."""
     total = sum(b["attention_mask"].numel() for b in batches)
@@ -142,7 +231,7 @@ def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
 
     lengths = paragraph_lengths(paragraphs, tokenizer)
     sentence_counts = [len(split_sentences(p)) for p in paragraphs]
-    room = max_length - 2  # [CLS] and [SEP]
+    room = chunk_room(max_length)
     return {
         "paragraphs": len(paragraphs),
         "sentences": sum(sentence_counts),

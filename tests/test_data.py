@@ -1,5 +1,6 @@
 import random
 
+import pytest
 import torch
 
 from helpers.data import (
@@ -16,13 +17,30 @@ from helpers.masking import IGNORE_INDEX
 from helpers.nsp import encode_pairs, make_nsp_pairs
 
 
-def test_long_paragraphs_become_chunks_and_no_token_is_lost(tokenizer, paragraphs):
-    examples = encode_paragraphs(paragraphs, tokenizer, 64)
-    assert len(examples) > len(paragraphs), "Meditations has paragraphs longer than 64 tokens"
-    assert max(map(len, examples)) == 64
+@pytest.mark.parametrize("max_length", [3, 8, 16, 64, 128, 512])
+def test_chunks_hold_every_token_once_in_order(tokenizer, paragraphs, max_length):
     plain = tokenizer(paragraphs, add_special_tokens=False)["input_ids"]
-    assert sum(len(e) - 2 for e in examples) == sum(map(len, plain))
-    assert all(e[0] == tokenizer.cls_token_id and e[-1] == tokenizer.sep_token_id for e in examples)
+    per_paragraph = [encode_paragraphs([p], tokenizer, max_length) for p in paragraphs]
+    assert encode_paragraphs(paragraphs, tokenizer, max_length) == [c for chunks in per_paragraph for c in chunks]
+    for tokens, chunks in zip(plain, per_paragraph):
+        assert all(c[0] == tokenizer.cls_token_id and c[-1] == tokenizer.sep_token_id for c in chunks)
+        assert [t for c in chunks for t in c[1:-1]] == tokens, "no token lost, duplicated or moved"
+        assert all(len(c) == max_length for c in chunks[:-1]) and len(chunks[-1]) <= max_length
+
+
+def test_chunking_splits_long_paragraphs_only(tokenizer, paragraphs):
+    lengths = [len(ids) for ids in tokenizer(paragraphs, add_special_tokens=False)["input_ids"]]
+    short = paragraphs[lengths.index(min(lengths))]
+    assert encode_paragraphs([short], tokenizer, 64) == [tokenizer(short)["input_ids"]], "one chunk, BERT's template"
+    longest = paragraphs[lengths.index(max(lengths))]
+    assert len(encode_paragraphs([longest], tokenizer, 64)) == -(-max(lengths) // 62) > 1
+    assert len(encode_paragraphs(paragraphs, tokenizer, 64)) > len(paragraphs)
+
+
+@pytest.mark.parametrize("max_length", [2, 0])
+def test_chunking_needs_room_for_a_token(tokenizer, max_length):
+    with pytest.raises(ValueError, match="max_length"):
+        encode_paragraphs(["A short text."], tokenizer, max_length)
 
 
 def test_collator_pads_per_batch_and_masks_afresh_each_call(tokenizer, paragraphs):
