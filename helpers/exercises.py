@@ -9,8 +9,47 @@ from typing import Any, Callable
 Checker = Callable[[Any], "str | None"]
 
 
-def _close(expected: float, tolerance: float) -> Checker:
-    return lambda answer: None if abs(float(answer) - expected) <= tolerance else "not quite: look again at the cell above"
+class WrongKind(ValueError):
+    """An answer of the wrong kind (a string for a number, a number for a letter); the message says what to give."""
+
+
+def as_number(answer: Any) -> float:
+    """Return `answer` as a float, or raise WrongKind saying what to write instead."""
+    if isinstance(answer, str):
+        raise WrongKind(f"give a number, not a string: write {answer.strip()} without quotes"
+                        if _parses(answer) else f"give a number, not the string {answer!r}")
+    if isinstance(answer, (bool, bytes)):
+        raise WrongKind(f"give a number, not {answer!r}")
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise WrongKind(f"give one number (like 0.25), not a {type(answer).__name__}") from None
+    if not math.isfinite(value):
+        raise WrongKind(f"give a finite number, not {value}")
+    return value
+
+
+def _parses(text: str) -> bool:
+    """Return True if `text` reads as a number."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _close(expected: float, tolerance: float, hint: str = "not quite: look again at the cell above") -> Checker:
+    return lambda answer: None if abs(as_number(answer) - expected) <= tolerance else hint
+
+
+def choice(right: str, options: str, hint: str) -> Checker:
+    """Checker for a multiple choice: one letter of `options` (e.g. 'abc'), in quotes, in either case."""
+    def checker(answer: Any) -> str | None:
+        letter = answer.strip().lower() if isinstance(answer, str) else None
+        if letter not in set(options):
+            raise WrongKind(f"answer with one letter in quotes: one of {', '.join(repr(o) for o in options)}")
+        return None if letter == right else hint
+    return checker
 
 
 def check(answer: Any, checker: Checker) -> None:
@@ -18,7 +57,10 @@ def check(answer: Any, checker: Checker) -> None:
     if answer is None:
         print("Not answered yet: replace None with your answer and run the cell again.")
         return
-    hint = checker(answer)
+    try:
+        hint = checker(answer)
+    except WrongKind as wrong:
+        hint = str(wrong)
     print("\u2714 Correct!" if hint is None else f"\u2718 {hint}")
 
 
@@ -28,8 +70,9 @@ def perplexity_of(loss: float) -> Checker:
 
 
 def equals(expected: Any, hint: str) -> Checker:
-    """Checker for an exact answer."""
-    return lambda answer: None if answer == expected else hint
+    """Checker for an exact answer (a number must be given as a number, not as a string)."""
+    numeric = isinstance(expected, (int, float)) and not isinstance(expected, bool)
+    return lambda answer: None if (as_number(answer) if numeric else answer) == expected else hint
 
 
 # Checkers for the lessons' exercises: they compute the expected value here, so the exercise cell does not show it.
@@ -57,11 +100,48 @@ def sentence_count(text: str) -> Checker:
 
 
 def always_is_next_accuracy(pairs) -> Checker:
-    """Lesson 02: the NSP accuracy of a model that always answers IsNext (label 0)."""
+    """Lesson 02: the NSP accuracy of a model that always answers IsNext (label 0), to 3 decimals."""
     share = sum(p.label == 0 for p in pairs) / len(pairs)
-    return lambda answer: None if abs(float(answer) - share) < 0.01 else "the share of pairs whose label is 0"
+    # Half a unit of the third decimal: 0.5 is wrong when the share is 0.508, so counting is needed.
+    return _close(share, 0.0005, "count the pairs whose label is 0 and divide by the number of pairs (3 decimals)")
+
+
+def coin_flip_nsp_loss() -> Checker:
+    """Lesson 02: the NSP loss (cross-entropy) of a model that gives IsNext and NotNext 50% each, to 3 decimals."""
+    return _close(math.log(2), 0.0005, "the right answer gets probability 0.5; the loss is minus the log of that")
+
+
+def nsp_cue_reason() -> Checker:
+    """Lesson 02: why a B that opens a paragraph gives the label away in the single-sentence recipe."""
+    return choice("b", "abc", "where can an IsNext B come from, in that recipe? Where can a NotNext B come from?")
+
+
+def nsp_hard_reason() -> Checker:
+    """Lesson 03: why NSP accuracy can stay at chance, or fall, while the MLM scores improve."""
+    return choice("c", "abc", "compare where a NotNext B comes from here and in BERT's original corpus")
+
+
+def from_scratch_prediction() -> Checker:
+    """Lesson 03: which model has the lower held-out perplexity after the same short training."""
+    return choice("b", "abc", "which model starts the race already knowing English?")
+
+
+def pairs_when_length_doubles() -> Checker:
+    """Lesson 04: how the number of NSP pairs changes when MAX_LENGTH doubles (segments fill the length)."""
+    return choice("b", "abc", "each pair is filled with whole sentences up to MAX_LENGTH: how many fit in a text?")
 
 
 def padding_to(length: int, feature) -> Checker:
     """Lesson 03: how many [PAD] tokens padding this encoded pair to `length` adds."""
     return equals(length - len(feature["input_ids"]), f"{length} minus the pair's length")
+
+
+def random_model_loss(tokenizer) -> Checker:
+    """Lesson 01: the cross-entropy of a model that gives every vocabulary entry the same probability."""
+    return _close(math.log(len(tokenizer)), 0.01,
+                  "a uniform guess gives the right token probability 1/V; the loss is minus the log of that")
+
+
+def kept_tokens_reason() -> Checker:
+    """Lesson 01: why kept tokens are guessed far better than hidden ones (a multiple choice)."""
+    return choice("b", "abc", "look at the input at a kept position: what does the model see there?")

@@ -37,3 +37,44 @@ def test_lesson_checkers_compute_the_expected_answers(capsys, tokenizer, paragra
 @pytest.mark.parametrize("wrong", [1, "0"])
 def test_equals_is_strict(capsys, wrong):
     assert "\u2718" in verdict(capsys, wrong, exercises.equals(0, "hint"))
+
+
+@pytest.mark.parametrize("answer, says", [
+    ("0.693", "not a string: write 0.693 without quotes"),
+    ("ln 2", "not the string 'ln 2'"),
+    ([0.693], "not a list"),
+    (True, "not True"),
+    (float("nan"), "finite"),
+])
+def test_a_malformed_number_gets_a_message_not_a_traceback(capsys, answer, says):
+    for checker in (exercises.coin_flip_nsp_loss(), exercises.perplexity_of(2.0), exercises.equals(3, "hint")):
+        out = verdict(capsys, answer, checker)
+        assert out.startswith("\u2718") and says in out
+
+
+def test_numbers_of_other_types_are_accepted(capsys):
+    import numpy as np
+    import torch
+
+    for answer in (math.log(2), np.float64(math.log(2)), torch.tensor(math.log(2)), round(math.log(2), 3)):
+        assert "Correct" in verdict(capsys, answer, exercises.coin_flip_nsp_loss())
+    assert "\u2718" in verdict(capsys, 0.69, exercises.coin_flip_nsp_loss()), "two decimals are not three"
+
+
+def test_always_is_next_needs_the_counted_share(capsys):
+    pairs = [NSPPair("a", "b", i % 2) for i in range(64)] + [NSPPair("c", "d", 0)]  # 33 of 65 are IsNext
+    checker = exercises.always_is_next_accuracy(pairs)
+    assert "Correct" in verdict(capsys, 0.508, checker) and "Correct" in verdict(capsys, 33 / 65, checker)
+    assert "\u2718" in verdict(capsys, 0.5, checker), "the look-up answer 0.5 is not enough"
+
+
+@pytest.mark.parametrize("make", [exercises.kept_tokens_reason, exercises.nsp_cue_reason, exercises.nsp_hard_reason,
+                                  exercises.from_scratch_prediction, exercises.pairs_when_length_doubles])
+def test_multiple_choice(capsys, make):
+    right = next(letter for letter in "abc" if make()(letter) is None)
+    assert sum(make()(letter) is None for letter in "abc") == 1, "exactly one letter is right"
+    assert "Correct" in verdict(capsys, f" {right.upper()} ", make())
+    assert "\u2718" in verdict(capsys, next(letter for letter in "abc" if letter != right), make())
+    for malformed in (1, "d", "ab", ["a"]):
+        out = verdict(capsys, malformed, make())
+        assert out.startswith("\u2718") and "one letter in quotes" in out
