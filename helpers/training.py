@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Callable, Iterable, Mapping
 
@@ -21,11 +22,20 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def native_bf16() -> bool:
+    """Return True if the current GPU computes in bf16 natively (Ampere and later), not just by emulation."""
+    try:
+        # A T4 answers True to plain is_bf16_supported(): it emulates bf16, several times slower than fp16.
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older torch has no such argument, and counted native support only
+        return torch.cuda.is_bf16_supported()
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Return the mixed-precision dtype for `device`: bf16 where the GPU supports it, fp16 on older GPUs, None on CPU."""
+    """Return the mixed-precision dtype for `device`: bf16 where the GPU has it natively, else fp16; None on CPU."""
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if native_bf16() else torch.float16
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
@@ -95,6 +105,31 @@ def masked_pretraining_losses(model: torch.nn.Module, batch: Mapping[str, torch.
     return {"loss": mlm + nsp, "mlm": mlm, "nsp": nsp}
 
 
+TIMED_STEPS = 5  # steps timed for the estimate, after the first: it is slow (start-up, kernel choice, caches)
+
+
+def planned_steps(steps: int, max_steps: int | None = None) -> int:
+    """Return how many steps to train: `steps`, cut to `max_steps` and to KIT_MAX_STEPS when they are set.
+
+    KIT_MAX_STEPS caps every training loop at once: CI runs the lessons' full-mode branches quickly with it.
+    """
+    raw = os.environ.get("KIT_MAX_STEPS", "").strip()
+    if raw and not (raw.isdigit() and int(raw) >= 1):
+        raise ValueError(f"KIT_MAX_STEPS must be a whole number of steps, at least 1; got {raw!r}")
+    return min(steps, max_steps or steps, int(raw) if raw else steps)
+
+
+def time_estimate(total_steps: int, seconds_per_step: float) -> str:
+    """Return the one line that says how long `total_steps` steps take at the measured seconds per step."""
+    seconds = total_steps * seconds_per_step
+    if seconds < 90:
+        took = f"{seconds:.0f} s"
+    else:
+        took = f"{seconds / 60:.1f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
+    return (f"training: {total_steps} steps, about {took} at {seconds_per_step:.2f} s/step "
+            f"(measured on steps 2-{TIMED_STEPS + 1}; the first is warm-up)")
+
+
 def train(
     model: torch.nn.Module,
     loader: Iterable[Mapping[str, torch.Tensor]],
@@ -110,11 +145,14 @@ def train(
     callback_every: int = 10,
     max_steps: int | None = None,
 ) -> History:
-    """Train `model` on the batches of `loader`; return one dict a step (loss parts, lr, tokens, seconds)."""
+    """Train `model` on the batches of `loader`; return one dict a step (loss parts, lr, tokens, seconds).
+
+    Prints one line with the time the whole run will take once a few steps are timed. `max_steps` and the
+    environment variable KIT_MAX_STEPS cap the number of steps; the learning-rate schedule is planned on the cap.
+    """
+    total = planned_steps(epochs * len(loader), max_steps)
     device = device or pick_device()
     model.to(device).train()
-    steps_per_epoch = len(loader)
-    total = min(epochs * steps_per_epoch, max_steps or math.inf)
     optimizer = make_optimizer(model, lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup_fraction * total), total)
     amp_dtype = autocast_dtype(device) if mixed_precision else None
@@ -132,13 +170,20 @@ def train(
             scaler.scale(losses["loss"]).backward()
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            scale = scaler.get_scale()
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            # fp16 gradients that overflowed make the scaler skip the optimizer step and lower its scale: the
+            # schedule must not move on for a step that did not happen (it would reach zero before the end).
+            if scaler.get_scale() >= scale:
+                scheduler.step()
             record = {k: v.item() for k, v in losses.items()}
             record.update(step=len(history) + 1, epoch=epoch + 1, lr=scheduler.get_last_lr()[0],
                           tokens=int(batch["attention_mask"].sum()), seconds=time.perf_counter() - start)
             history.append(record)
+            if len(history) == TIMED_STEPS + 1 < total:
+                per_step = (record["seconds"] - history[0]["seconds"]) / TIMED_STEPS
+                tqdm.write(time_estimate(total, per_step))  # print that keeps a terminal's progress bar intact
             bar.update()
             bar.set_postfix(loss=f"{record['loss']:.3f}")
             if callback and len(history) % callback_every == 0:
