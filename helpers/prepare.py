@@ -1,0 +1,445 @@
+"""Prepare a large text for pre-training once: token ids on disk, NSP pairs as indices, a Dataset over both.
+
+The lessons hold a text in memory as Python lists; a text of hundreds of megabytes does not fit that way. Here the
+text is read in blocks, its sentences tokenized in batches and written as flat arrays (.npy files) in a cache
+folder keyed by the text's SHA-256, the tokenizer and the settings, so that a second run, and every other process
+of a multi-process run, reuses them. NSP pairs follow `helpers.nsp.segment_spans` (BERT's recipe) and are stored as
+token positions; `PairDataset` builds [CLS] A [SEP] B [SEP] only when a batch asks for a pair.
+
+Files of a prepared text (`<cache>/<key>/`): tokens.npy (token ids of every sentence, one after the other),
+offsets.npy (where each sentence starts, plus the end), paragraph.npy (the paragraph of each sentence) and
+manifest.json; under pairs-<key>/, one folder per side of the held-out split with the same three arrays for its
+sentences and pairs.npy (rows: start and end of A, start and end of B in that side's tokens.npy, the label).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import shutil
+import time
+from array import array
+from itertools import chain
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+from filelock import FileLock
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from .corpus import CorpusError, detect_paragraph_style, split_held_out, split_sentences
+from .nsp import segment_spans, with_special_tokens
+
+FORMAT_VERSION = 1  # bump when the files or the recipe change: older cache folders are then not reused
+CACHE_ENV = "KIT_DATA_CACHE"
+READ_BYTES = 1 << 20  # bytes read from the text at a time
+BLOCK_CHARS = 1 << 20  # characters of paragraphs tokenized in one call
+STYLE_SAMPLE_BYTES = 4 << 20  # the paragraph style of a text is decided on its first 4 MiB
+SENTENCE_BLOCK = 1 << 20  # sentences copied at a time when the held-out split is written
+
+
+def default_cache_dir() -> Path:
+    """Return the folder for prepared texts: $KIT_DATA_CACHE, else ~/.cache/bert-pretraining-kit/prepared."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bert-pretraining-kit" / "prepared")
+
+
+# --- reading a text in blocks ------------------------------------------------------------------------------------
+
+
+def check_text_file(path: Path) -> int:
+    """Return the size in bytes of a text file that can be read, or raise an error saying what is wrong with it."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
+    if path.is_dir():
+        raise CorpusError(f"{path} is a folder, not a text file.")
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if not head:
+        raise CorpusError(f"{path} is empty: put some text in it, one paragraph per line or blank lines between.")
+    if b"\x00" in head:
+        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
+    return path.stat().st_size
+
+
+def file_sha256(path: Path, progress: bool = True) -> str:
+    """Return the SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="hashing",
+                                     disable=not progress, leave=False) as bar:
+        while block := f.read(8 * READ_BYTES):
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()
+
+
+def read_lines(path: Path, bar: tqdm | None = None) -> Iterator[str]:
+    """Yield the lines of a UTF-8 file as read_text would split them ('\\r\\n' and '\\r' end lines too), in blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    carry, offset, at_start = "", 0, True
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(READ_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                decoded = decoder.decode(raw, final=not raw)
+                if at_start and decoded:  # drop a BOM that Windows editors write (what utf-8-sig does)
+                    decoded, at_start = decoded.removeprefix("\ufeff"), False
+                text = carry + decoded
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+                    f"{offset - pending + exc.start}). Save it as UTF-8 (most editors offer this under "
+                    "'Save as... / Encoding')."
+                ) from exc
+            offset += len(raw)
+            if bar is not None:
+                bar.update(len(raw))
+            if not raw:
+                yield from text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+                return
+            held = "\r" if text.endswith("\r") else ""  # it may be the first half of a '\r\n' cut by the block
+            lines = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            carry = lines.pop() + held
+            yield from lines
+
+
+def text_paragraphs(lines: Iterable[str], style: str) -> Iterator[str]:
+    """Yield the paragraphs that helpers.corpus.split_paragraphs gives for a text made of these lines."""
+    if style == "line":
+        yield from (s for s in (line.strip() for line in lines) if s)
+        return
+    if style != "blank-line":
+        raise ValueError(f"style must be 'auto', 'line' or 'blank-line', not {style!r}")
+    current: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            current.append(stripped)
+        elif current:  # a blank (or whitespace-only) line ends the paragraph
+            yield " ".join(current)
+            current = []
+    if current:
+        yield " ".join(current)
+
+
+def paragraph_style(path: Path, style: str = "auto") -> str:
+    """Return `style`, or for 'auto' the style detect_paragraph_style finds in the text's first 4 MiB."""
+    if style != "auto":
+        return style
+    with open(path, "rb") as f:
+        head = f.read(STYLE_SAMPLE_BYTES)
+    sample = head.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    if len(head) == STYLE_SAMPLE_BYTES:
+        sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
+    return detect_paragraph_style(sample)
+
+
+def paragraph_blocks(paragraphs: Iterable[str], block_chars: int = BLOCK_CHARS) -> Iterator[list[str]]:
+    """Yield the paragraphs in lists of about `block_chars` characters (what one encoder call gets)."""
+    block, size = [], 0
+    for paragraph in paragraphs:
+        block.append(paragraph)
+        size += len(paragraph)
+        if size >= block_chars:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
+
+
+# --- tokenizing into flat arrays ---------------------------------------------------------------------------------
+
+
+class EncodedBlock(NamedTuple):
+    """The sentences of a block of paragraphs: their token ids one after the other, and counts to cut them apart."""
+
+    ids: np.ndarray  # every token id of the block, no special tokens
+    sentence_lengths: np.ndarray  # tokens per sentence
+    sentences_per_paragraph: np.ndarray
+
+
+def sentence_encoder(tokenizer) -> Tokenizer:
+    """Return a copy of the fast tokenizer's engine that gives tokenizer(texts, add_special_tokens=False)'s ids.
+
+    Its encode_batch_fast skips the character offsets that a tokenizer call computes and converts: about 40% less
+    time. A copy, with truncation and padding off, so that the caller's tokenizer is left as it was.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(f"preparing a large text needs a fast tokenizer (use_fast=True), got {type(tokenizer).__name__}")
+    encoder = Tokenizer.from_str(backend.to_str())
+    encoder.no_truncation()
+    encoder.no_padding()
+    return encoder
+
+
+def encode_block(encoder: Tokenizer, paragraphs: list[str], dtype: np.dtype) -> EncodedBlock:
+    """Return the block's sentences (helpers.corpus.split_sentences) tokenized in one batch call."""
+    per_paragraph = [split_sentences(p) for p in paragraphs]
+    sentences = [s for group in per_paragraph for s in group]
+    ids = [e.ids for e in encoder.encode_batch_fast(sentences, add_special_tokens=False)]
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter(chain.from_iterable(ids), dtype=dtype, count=int(lengths.sum()))
+    return EncodedBlock(flat, lengths, np.fromiter(map(len, per_paragraph), dtype=np.int64, count=len(paragraphs)))
+
+
+class NpyWriter:
+    """Write a 1-D .npy file piece by piece, its length known only at the end."""
+
+    def __init__(self, path: Path, dtype):
+        self.file, self.dtype, self.count = open(path, "wb"), np.dtype(dtype), 0
+        self._write_header()  # a placeholder of the same size, rewritten by close() with the final length
+        self.data_start = self.file.tell()
+
+    def _write_header(self) -> None:
+        np.lib.format.write_array_header_1_0(self.file, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                         "fortran_order": False, "shape": (self.count,)})
+
+    def append(self, values: np.ndarray) -> None:
+        """Write `values` (converted to the file's dtype) after what is there."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        self.file.write(values.tobytes())
+        self.count += values.size
+
+    def close(self) -> None:
+        """Write the final header (same size as the placeholder) and close the file."""
+        self.file.seek(0)
+        self._write_header()
+        if self.file.tell() != self.data_start:
+            raise RuntimeError(f"{self.file.name}: the .npy header changed size; the file is not valid")
+        self.file.close()
+
+
+class NpyReader:
+    """Read slices of a 1-D .npy file from disk: what was read stays in the OS page cache, not in this process."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            np.lib.format.read_magic(f)
+            shape, _, self.dtype = np.lib.format.read_array_header_1_0(f)
+            self.data_start, self.count = f.tell(), shape[0]
+        self._file, self._pid = None, None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Return the values [start, stop) as a new array."""
+        if self._pid != os.getpid():  # a DataLoader worker (forked) opens its own file: no shared file position
+            self._file, self._pid = open(self.path, "rb", buffering=0), os.getpid()
+        self._file.seek(self.data_start + start * self.dtype.itemsize)
+        return np.frombuffer(self._file.read((stop - start) * self.dtype.itemsize), dtype=self.dtype)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None, "_pid": None}  # an open file cannot go to another process
+
+
+def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: bool = True) -> dict:
+    """Write the text's sentences as tokens.npy, offsets.npy and paragraph.npy in `folder`; return the counts."""
+    dtype = np.dtype(np.uint16 if len(tokenizer) <= 1 << 16 else np.int32)
+    tokens, offsets, paragraph = (NpyWriter(folder / "tokens.npy", dtype), NpyWriter(folder / "offsets.npy", np.int64),
+                                  NpyWriter(folder / "paragraph.npy", np.int64))
+    offsets.append(np.zeros(1))
+    n_tokens = n_paragraphs = 0
+    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="tokenizing", disable=not progress) as bar:
+        encoder = sentence_encoder(tokenizer)
+        # One process: the encoder already runs on every core (measured: two worker processes were 4x slower)
+        for paragraphs in paragraph_blocks(text_paragraphs(read_lines(path, bar), style)):
+            block = encode_block(encoder, paragraphs, dtype)
+            tokens.append(block.ids)
+            offsets.append(n_tokens + np.cumsum(block.sentence_lengths))
+            paragraph.append(np.repeat(np.arange(n_paragraphs, n_paragraphs + len(block.sentences_per_paragraph)),
+                                       block.sentences_per_paragraph))
+            n_tokens += block.ids.size
+            n_paragraphs += len(block.sentences_per_paragraph)
+    for writer in (tokens, offsets, paragraph):
+        writer.close()
+    if not n_paragraphs:
+        raise CorpusError(f"{path} holds only whitespace: put some text in it.")
+    return {"paragraphs": n_paragraphs, "sentences": paragraph.count, "tokens": n_tokens, "dtype": dtype.name}
+
+
+# --- the held-out split and the NSP pairs ------------------------------------------------------------------------
+
+
+def write_split(source: Path, held_out: np.ndarray, train_folder: Path, held_out_folder: Path,
+                progress: bool = True) -> None:
+    """Copy each sentence of `source` (a tokenize_text folder) to the side its paragraph is on: same three files."""
+    tokens, offsets, paragraph = (NpyReader(source / f"{name}.npy") for name in ("tokens", "offsets", "paragraph"))
+    sides = []
+    for folder in (train_folder, held_out_folder):
+        folder.mkdir()
+        writers = (NpyWriter(folder / "tokens.npy", tokens.dtype), NpyWriter(folder / "offsets.npy", np.int64),
+                   NpyWriter(folder / "paragraph.npy", np.int64))
+        writers[1].append(np.zeros(1))
+        sides.append(writers)
+    n = len(paragraph)
+    with tqdm(total=n, unit=" sentences", desc="held-out split", disable=not progress, leave=False) as bar:
+        for start in range(0, n, SENTENCE_BLOCK):
+            stop = min(n, start + SENTENCE_BLOCK)
+            bounds, owner = offsets.read(start, stop + 1), paragraph.read(start, stop)
+            ids, lengths = tokens.read(int(bounds[0]), int(bounds[-1])), np.diff(bounds)
+            on_held_out = held_out[owner]
+            for (t, o, p), chosen in zip(sides, (~on_held_out, on_held_out)):
+                o.append(t.count + np.cumsum(lengths[chosen]))
+                t.append(ids[np.repeat(chosen, lengths)])
+                p.append(owner[chosen])
+            bar.update(stop - start)
+    for writer in chain.from_iterable(sides):
+        writer.close()
+
+
+def write_pairs(folder: Path, *, max_tokens: int, seed: int, short_fraction: float, not_next_fraction: float,
+                progress: bool = True, desc: str = "NSP pairs") -> int:
+    """Write pairs.npy for the sentences in `folder` (helpers.nsp.segment_spans); return the tokens cut to fit."""
+    bounds = np.load(folder / "offsets.npy")
+    # memoryviews: Python ints on indexing, several times faster than numpy scalars in segment_spans' loop
+    lengths = memoryview(np.diff(bounds))
+    paragraph_of = memoryview(np.load(folder / "paragraph.npy"))
+    starts = memoryview(bounds)
+    rows, cut = array("q"), 0
+    spans = segment_spans(lengths, paragraph_of, max_tokens=max_tokens, seed=seed, short_fraction=short_fraction,
+                          not_next_fraction=not_next_fraction)
+    with tqdm(total=len(lengths), unit=" sentences", desc=desc, disable=not progress, leave=False) as bar:
+        for span in spans:
+            a_stop, b_start = starts[span.a_end], starts[span.b_start]
+            rows.extend((a_stop - span.a_kept, a_stop, b_start, b_start + span.b_kept, span.label))
+            cut += a_stop - starts[span.a_start] - span.a_kept + starts[span.b_end] - b_start - span.b_kept
+            bar.update(span.a_start - bar.n)  # A always starts where the stream is
+        bar.update(len(lengths) - bar.n)
+    np.save(folder / "pairs.npy", np.frombuffer(rows, dtype=np.int64).reshape(-1, 5))
+    return cut
+
+
+# --- the Dataset -------------------------------------------------------------------------------------------------
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """NSP pairs of a prepared text; an item is [CLS] A [SEP] B [SEP] read from tokens.npy when it is asked for.
+
+    `lengths` (a numpy array: tokens of each pair, special tokens included) is there for length-grouped batches.
+    """
+
+    def __init__(self, folder: Path, tokenizer):
+        self.folder, self.tokenizer = Path(folder), tokenizer
+        self.pairs = np.load(self.folder / "pairs.npy")  # small: five integers a pair
+        self.tokens = NpyReader(self.folder / "tokens.npy")
+        self.lengths = self.pairs[:, 1] - self.pairs[:, 0] + self.pairs[:, 3] - self.pairs[:, 2] + 3
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        a_start, a_stop, b_start, b_stop, label = self.pairs[index].tolist()
+        return {**with_special_tokens(self.tokenizer, self.tokens.read(a_start, a_stop).tolist(),
+                                      self.tokens.read(b_start, b_stop).tolist()),
+                "next_sentence_label": label}
+
+
+# --- putting it together, with a cache ---------------------------------------------------------------------------
+
+
+class PreparedText(NamedTuple):
+    """A prepared text: training and held-out pairs (Datasets), and counts for the one-line summary."""
+
+    train: PairDataset
+    held_out: PairDataset
+    summary: dict
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Return a hash of everything that decides the tokenizer's output (vocabulary, normalizer, splitting rules)."""
+    return hashlib.sha256(sentence_encoder(tokenizer).to_str().encode()).hexdigest()
+
+
+def _key(settings: dict) -> str:
+    """Return a short hash of `settings` (a folder name)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _build_once(folder: Path, build) -> bool:
+    """Build `folder` with `build(staging)` unless a complete one exists; return True if it was reused.
+
+    One process builds while the others (a file lock) wait, then reuse it. The folder appears whole or not at all.
+    """
+    with FileLock(str(folder) + ".lock"):
+        if (folder / "manifest.json").exists():
+            return True
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)  # what a stopped run left
+        staging.mkdir(parents=True)
+        manifest = build(staging)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        staging.rename(folder)
+    return False
+
+
+def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0, held_out_fraction: float = 0.1,
+                 short_fraction: float = 0.1, not_next_fraction: float = 0.5, style: str = "auto",
+                 cache_dir: str | Path | None = None, progress: bool = True) -> PreparedText:
+    """Return the text's training and held-out NSP pairs, prepared on disk once and reused after.
+
+    Pairs follow helpers.nsp.make_segment_pairs with max_tokens = max_length - 3 ([CLS] and two [SEP]), on the
+    sentences of a seeded `held_out_fraction` of the paragraphs (held out, as helpers.corpus.split_held_out
+    chooses them) and of the rest, separately.
+    """
+    path = Path(path)
+    if max_length < 5:
+        raise ValueError(f"max_length must leave room for [CLS], [SEP], [SEP] and a token of A and B, got {max_length}")
+    check_text_file(path)
+    began = time.perf_counter()
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    style = paragraph_style(path, style)
+    text_settings = {"version": FORMAT_VERSION, "text_sha256": file_sha256(path, progress),
+                     "tokenizer": tokenizer_fingerprint(tokenizer), "style": style}
+    text_folder = cache / _key(text_settings)
+
+    def tokenize(staging: Path) -> dict:
+        return {**text_settings, "text": str(path.resolve()), "tokenizer_name": tokenizer.name_or_path,
+                **tokenize_text(path, tokenizer, style, staging, progress)}
+
+    tokens_reused = _build_once(text_folder, tokenize)
+    counts = json.loads((text_folder / "manifest.json").read_text())
+    pair_settings = {"seed": seed, "held_out_fraction": held_out_fraction, "max_tokens": max_length - 3,
+                     "short_fraction": short_fraction, "not_next_fraction": not_next_fraction}
+
+    def pair_up(staging: Path) -> dict:
+        held_out = np.zeros(counts["paragraphs"], dtype=bool)
+        held_out[split_held_out(range(counts["paragraphs"]), held_out_fraction, seed=seed)[1]] = True
+        write_split(text_folder, held_out, staging / "train", staging / "held_out", progress)
+        cut = {}
+        for side, side_seed in (("train", seed), ("held_out", seed + 1)):  # the seeds of split_nsp_pairs
+            try:
+                cut[side] = write_pairs(staging / side, max_tokens=max_length - 3, seed=side_seed,
+                                        short_fraction=short_fraction, not_next_fraction=not_next_fraction,
+                                        progress=progress, desc=f"NSP pairs ({side})")
+            except ValueError as exc:
+                raise ValueError(f"{path}, {side.replace('_', '-')} paragraphs: {exc}") from exc
+        return {**pair_settings, "tokens_cut": cut}
+
+    pairs_folder = text_folder / f"pairs-{_key(pair_settings)}"
+    pairs_reused = _build_once(pairs_folder, pair_up)
+    train, held_out = PairDataset(pairs_folder / "train", tokenizer), PairDataset(pairs_folder / "held_out", tokenizer)
+    cut = json.loads((pairs_folder / "manifest.json").read_text())["tokens_cut"]
+    summary = {"paragraphs": counts["paragraphs"], "sentences": counts["sentences"], "tokens": counts["tokens"],
+               "train_pairs": len(train), "held_out_pairs": len(held_out), "tokens_cut": sum(cut.values()),
+               "seconds": round(time.perf_counter() - began, 2), "tokens_reused": tokens_reused,
+               "pairs_reused": pairs_reused, "folder": str(pairs_folder)}
+    if progress:
+        print(describe(path, summary, max_length))
+    return PreparedText(train, held_out, summary)
+
+
+def describe(path: Path, summary: dict, max_length: int) -> str:
+    """Return the one-line summary of a prepared text."""
+    reused = "reused from the cache" if summary["pairs_reused"] else (
+        "tokens reused, pairs built" if summary["tokens_reused"] else "prepared")
+    return (f"{path.name}: {summary['paragraphs']:,} paragraphs, {summary['sentences']:,} sentences, "
+            f"{summary['tokens']:,} tokens -> {summary['train_pairs']:,} training and {summary['held_out_pairs']:,} "
+            f"held-out pairs ({summary['tokens_cut']:,} tokens cut to fit {max_length}); {reused} in "
+            f"{summary['seconds']:.1f} s ({summary['folder']})")
