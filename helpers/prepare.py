@@ -245,7 +245,7 @@ def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: boo
     tokens, offsets, paragraph = (NpyWriter(folder / "tokens.npy", dtype), NpyWriter(folder / "offsets.npy", np.int64),
                                   NpyWriter(folder / "paragraph.npy", np.int64))
     offsets.append(np.zeros(1))
-    n_tokens = n_paragraphs = 0
+    n_tokens = n_paragraphs = unknown = 0
     with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="tokenizing", disable=not progress) as bar:
         encoder = sentence_encoder(tokenizer)
         # One process: the encoder already runs on every core (measured: two worker processes were 4x slower)
@@ -257,11 +257,14 @@ def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: boo
                                        block.sentences_per_paragraph))
             n_tokens += block.ids.size
             n_paragraphs += len(block.sentences_per_paragraph)
+            if tokenizer.unk_token_id is not None:
+                unknown += int(np.count_nonzero(block.ids == tokenizer.unk_token_id))
     for writer in (tokens, offsets, paragraph):
         writer.close()
     if not n_paragraphs:
         raise CorpusError(f"{path} holds only whitespace: put some text in it.")
-    return {"paragraphs": n_paragraphs, "sentences": paragraph.count, "tokens": n_tokens, "dtype": dtype.name}
+    return {"paragraphs": n_paragraphs, "sentences": paragraph.count, "tokens": n_tokens, "unknown_tokens": unknown,
+            "dtype": dtype.name}
 
 
 # --- the held-out split and the NSP pairs ------------------------------------------------------------------------
@@ -419,7 +422,9 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
                                         short_fraction=short_fraction, not_next_fraction=not_next_fraction,
                                         progress=progress, desc=f"NSP pairs ({side})")
             except ValueError as exc:
-                raise ValueError(f"{path}, {side.replace('_', '-')} paragraphs: {exc}") from exc
+                side_paragraphs = int(held_out.sum()) if side == "held_out" else int((~held_out).sum())
+                raise ValueError(f"the {side.replace('_', '-')} part ({side_paragraphs} paragraphs) is too small for "
+                                 f"NSP pairs: {exc} Change the held-out fraction or use a longer text.") from None
         return {**pair_settings, "tokens_cut": cut}
 
     pairs_folder = text_folder / f"pairs-{_key(pair_settings)}"
@@ -427,7 +432,7 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
     train, held_out = PairDataset(pairs_folder / "train", tokenizer), PairDataset(pairs_folder / "held_out", tokenizer)
     cut = json.loads((pairs_folder / "manifest.json").read_text())["tokens_cut"]
     summary = {"paragraphs": counts["paragraphs"], "sentences": counts["sentences"], "tokens": counts["tokens"],
-               "train_pairs": len(train), "held_out_pairs": len(held_out), "tokens_cut": sum(cut.values()),
+               "unknown_tokens": counts["unknown_tokens"], "train_pairs": len(train), "held_out_pairs": len(held_out), "tokens_cut": sum(cut.values()),
                "seconds": round(time.perf_counter() - began, 2), "tokens_reused": tokens_reused,
                "pairs_reused": pairs_reused, "folder": str(pairs_folder)}
     if progress:

@@ -48,6 +48,7 @@ def test_prepared_arrays_round_trip_to_the_tokenizer(prepared, tokenizer):
     assert np.diff(offsets).tolist() == [len(s) for s in stream.sentences]
     assert np.load(folder / "paragraph.npy").tolist() == stream.paragraph_of
     assert prepared.summary["tokens"] == len(tokens)
+    assert prepared.summary["unknown_tokens"] == np.count_nonzero(tokens == tokenizer.unk_token_id)
 
 
 def test_pairs_are_make_segment_pairs_on_each_side_of_the_held_out_split(prepared, tokenizer):
@@ -141,7 +142,7 @@ def test_unusable_texts_get_read_texts_message(tmp_path, tokenizer, monkeypatch,
 def test_too_few_held_out_paragraphs_is_a_clear_error(tmp_path, tokenizer):
     path = tmp_path / "short.txt"
     path.write_text("\n".join(f"Paragraph {i} starts. It ends here." for i in range(5)), encoding="utf-8")
-    with pytest.raises(ValueError, match="held-out paragraphs: .*only one paragraph"):
+    with pytest.raises(ValueError, match=r"held-out part \(1 paragraphs\) is too small .*only one paragraph"):
         prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
 
 
