@@ -111,9 +111,9 @@ def coin_flip_nsp_loss() -> Checker:
     return _close(math.log(2), 0.0005, "the right answer gets probability 0.5; the loss is minus the log of that")
 
 
-def nsp_cue_reason() -> Checker:
-    """Lesson 02: why a B that opens a paragraph gives the label away in the single-sentence recipe."""
-    return choice("b", "abc", "where can an IsNext B come from, in that recipe? Where can a NotNext B come from?")
+def nsp_cue_fix() -> Checker:
+    """Lesson 02: which change removes the 'B opens a paragraph' cue from the single-sentence recipe."""
+    return choice("a", "abc", "an IsNext B never opens a paragraph: which change makes the same true of a NotNext B?")
 
 
 def nsp_hard_reason() -> Checker:

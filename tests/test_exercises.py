@@ -68,7 +68,7 @@ def test_always_is_next_needs_the_counted_share(capsys):
     assert "\u2718" in verdict(capsys, 0.5, checker), "the look-up answer 0.5 is not enough"
 
 
-@pytest.mark.parametrize("make", [exercises.kept_tokens_reason, exercises.nsp_cue_reason, exercises.nsp_hard_reason,
+@pytest.mark.parametrize("make", [exercises.kept_tokens_reason, exercises.nsp_cue_fix, exercises.nsp_hard_reason,
                                   exercises.from_scratch_prediction, exercises.pairs_when_length_doubles])
 def test_multiple_choice(capsys, make):
     right = next(letter for letter in "abc" if make()(letter) is None)
