@@ -151,3 +151,14 @@ def test_a_bad_byte_after_a_bom_is_named_at_its_place_in_the_file(tmp_path, toke
     path.write_bytes(b"\xef\xbb\xbfa\xe9b")
     with pytest.raises(CorpusError, match="byte 0xe9 at position 4"):
         prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_dataloader_workers_read_the_same_pairs(prepared):
+    from torch.utils.data import DataLoader
+
+    def items(workers):
+        batches = iter(DataLoader(prepared.train, batch_size=None, num_workers=workers))
+        return [next(batches) for _ in range(20)]
+
+    prepared.train.tokens.read(0, 1)  # the file is open in this process before the workers start
+    assert items(2) == items(0)
