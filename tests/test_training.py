@@ -66,7 +66,7 @@ def test_no_mixed_precision_on_cpu():
 
 
 def fake_bf16_support(native: bool, emulated: bool, has_keyword: bool = True):
-    """Return a stand-in for torch.cuda.is_bf16_supported: a GPU with bf16 natively, by emulation only, or not at all."""
+    """Return a stand-in for torch.cuda.is_bf16_supported: a GPU with bf16 natively, emulated only, or not at all."""
     if has_keyword:
         return lambda including_emulation=True: native or (including_emulation and emulated)
     return lambda: native  # older torch: no keyword, native support only
