@@ -26,6 +26,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 SCREENSHOTS = Path(tempfile.mkdtemp(prefix="kit-widget-screenshots-"))
+# Time limits, wide multiples of what was measured on a quiet 2-core machine: the server answered 4-6 s after its
+# start, a widget redrew 0.1-0.5 s after a key press. A busy machine is many times slower; only a hang should fail.
+SERVER_START_SECONDS = 300
+PAGE_TIMEOUT_MS = 60_000  # every Playwright action and expect() without its own timeout (Playwright's default: 5 s)
 
 
 def _required() -> bool:
@@ -85,7 +89,7 @@ def lab_url(browser_available):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + SERVER_START_SECONDS
         while True:
             try:
                 urllib.request.urlopen(f"{url}/api/status", timeout=2)
@@ -98,14 +102,14 @@ def lab_url(browser_available):
         yield url
     finally:
         try:
-            for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels", timeout=5)):
+            for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels", timeout=30)):
                 urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE"),
-                                       timeout=10)
+                                       timeout=60)
         except OSError:
             pass
         server.terminate()
         try:
-            server.wait(timeout=20)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, 9)
             server.wait()
@@ -115,14 +119,16 @@ def lab_url(browser_available):
 @pytest.fixture(scope="module")
 def page(lab_url):
     """A Chromium page (fresh profile, outside the Lab root); closed with the module."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     profile = tempfile.mkdtemp(prefix="kit-chromium-")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
                                                        args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400})
         errors: list[str] = []
         page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors
         yield page
