@@ -132,7 +132,7 @@ def _draw_donor(paragraph_of: Sequence[int], excluded: set[int], rng: random.Ran
 
 def _fill(lengths: Sequence[int], paragraph_of: Sequence[int], start: int, budget: int,
           stop_paragraphs: set[int]) -> int:
-    """Return the end (exclusive) of the consecutive sentences from `start` that fit in `budget` tokens (at least one)."""
+    """Return the end (exclusive) of the sentences from `start` that fit in `budget` tokens (at least one)."""
     length, k = lengths[start], start + 1
     while k < len(lengths) and paragraph_of[k] not in stop_paragraphs and length + lengths[k] <= budget:
         length += lengths[k]

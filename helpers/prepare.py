@@ -170,7 +170,8 @@ def sentence_encoder(tokenizer) -> Tokenizer:
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise ValueError(f"preparing a large text needs a fast tokenizer (use_fast=True), got {type(tokenizer).__name__}")
+        raise ValueError(f"preparing a large text needs a fast tokenizer (use_fast=True), "
+                         f"got {type(tokenizer).__name__}")
     encoder = Tokenizer.from_str(backend.to_str())
     encoder.no_truncation()
     encoder.no_padding()
@@ -432,7 +433,8 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
     train, held_out = PairDataset(pairs_folder / "train", tokenizer), PairDataset(pairs_folder / "held_out", tokenizer)
     cut = json.loads((pairs_folder / "manifest.json").read_text())["tokens_cut"]
     summary = {"paragraphs": counts["paragraphs"], "sentences": counts["sentences"], "tokens": counts["tokens"],
-               "unknown_tokens": counts["unknown_tokens"], "train_pairs": len(train), "held_out_pairs": len(held_out), "tokens_cut": sum(cut.values()),
+               "unknown_tokens": counts["unknown_tokens"], "train_pairs": len(train), "held_out_pairs": len(held_out),
+               "tokens_cut": sum(cut.values()),
                "seconds": round(time.perf_counter() - began, 2), "tokens_reused": tokens_reused,
                "pairs_reused": pairs_reused, "folder": str(pairs_folder)}
     if progress:
