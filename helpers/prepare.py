@@ -31,6 +31,7 @@ from filelock import FileLock
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
+from .checkpoints import file_sha256
 from .corpus import CorpusError, detect_paragraph_style, split_held_out, split_sentences
 from .nsp import segment_spans, with_special_tokens
 
@@ -63,17 +64,6 @@ def check_text_file(path: Path) -> int:
     if b"\x00" in head:
         raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
     return path.stat().st_size
-
-
-def file_sha256(path: Path, progress: bool = True) -> str:
-    """Return the SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="hashing",
-                                     disable=not progress, leave=False) as bar:
-        while block := f.read(8 * READ_BYTES):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def read_lines(path: Path, bar: tqdm | None = None) -> Iterator[str]:
@@ -399,7 +389,7 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
     began = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     style = paragraph_style(path, style)
-    text_settings = {"version": FORMAT_VERSION, "text_sha256": file_sha256(path, progress),
+    text_settings = {"version": FORMAT_VERSION, "text_sha256": file_sha256(path),
                      "tokenizer": tokenizer_fingerprint(tokenizer), "style": style}
     text_folder = cache / _key(text_settings)
 
