@@ -1,0 +1,29 @@
+"""Every lesson once with full-mode settings (every `not MODE.quick` branch runs) on the CPU, with a small local model.
+
+KIT_MODEL names a local folder (the kit's small BERT stands in for bert-base-uncased), HF_HUB_OFFLINE=1 keeps the
+Hub out of it, and KIT_MAX_STEPS caps every training loop: the point is that the full-mode code runs, not learning.
+"""
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from helpers import REPO_ROOT
+from helpers.models import KIT_BERT
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_runs_in_full_mode_with_capped_training(path, monkeypatch):
+    monkeypatch.delenv("KIT_QUICK", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.setenv("KIT_MODEL", str(KIT_BERT))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KIT_MAX_STEPS", "3")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "FULL mode" in printed and "QUICK mode" not in printed
