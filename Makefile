@@ -33,11 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	@# Prefer torch 2.13.0: where a local CPU wheel is offered (as on the kit's CI) this takes seconds
 	@# instead of gigabytes of CUDA packages. Elsewhere pip picks a torch from pyproject's range.
 	$(PY) -m pip install --quiet "torch==2.13.0" || echo "torch 2.13.0 is not offered here; using pyproject's torch range"
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[lab]"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,lab]"
 	touch $@
 
 # Debian's Chromium for tests/browser (Playwright cannot download its own browser offline).

@@ -159,12 +159,29 @@ def pair_explorer(pairs: Sequence, tokenizer, max_length: int = 128, batch_size:
     return box
 
 
+def uploaded_file(value: tuple | dict) -> tuple[str, bytes] | None:
+    """Return (name, content) of the first file in a FileUpload's `value`, or None if no file was chosen.
+
+    ipywidgets 8 gives a tuple of dicts with 'name' and 'content' (a memoryview); ipywidgets 7 (Colab's)
+    gives a dict of name -> {'metadata': ..., 'content': bytes}.
+    """
+    if not value:
+        return None
+    if isinstance(value, dict):
+        name, item = next(iter(value.items()))
+    else:
+        item = value[0]
+        name = item["name"]
+    return name, bytes(item["content"])
+
+
 def save_upload(upload: widgets.FileUpload, folder: Path) -> Path | None:
     """Write the file chosen in a FileUpload widget to `folder` and return its path (None if nothing was chosen)."""
-    if not upload.value:
+    chosen = uploaded_file(upload.value)
+    if chosen is None:
         return None
-    item = upload.value[0]
+    name, content = chosen
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(item["name"]).name  # never a path outside `folder`
-    path.write_bytes(bytes(item["content"]))
+    path = folder / Path(name).name  # never a path outside `folder`
+    path.write_bytes(content)
     return path

@@ -1,10 +1,20 @@
-"""pyproject.toml and environment.yml must name the same packages with the same version ranges."""
+"""pyproject.toml and environment.yml name the same packages and ranges, and CI's version legs can install them."""
 
 import re
-
+import runpy
 import tomllib
 
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
 from helpers import REPO_ROOT
+
+PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def constraint_lines(path) -> list[str]:
+    """Return the requirement lines of a pip constraints file (no comments, no blank lines)."""
+    return [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
 def pip_list_of_environment_yml() -> list[str]:
@@ -20,16 +30,31 @@ def pip_list_of_environment_yml() -> list[str]:
 
 
 def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    expected = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = PROJECT["optional-dependencies"]
+    expected = PROJECT["dependencies"] + extras["lab"] + extras["test"]
     listed = pip_list_of_environment_yml()
     assert "-e ." in listed, "environment.yml should install the kit itself (-e .)"
     assert sorted(e for e in listed if e != "-e .") == sorted(expected)
 
 
 def test_torch_range_admits_the_local_cpu_wheel():
-    from packaging.specifiers import SpecifierSet
+    torch = next(Requirement(d) for d in PROJECT["dependencies"] if Requirement(d).name == "torch")
+    (pin,) = constraint_lines(REPO_ROOT / "ci" / "torch.txt")
+    assert pin == "torch==2.13.0" and torch.specifier.contains("2.13.0")
 
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    torch_spec = next(d for d in project["dependencies"] if d.startswith("torch"))
-    assert SpecifierSet(torch_spec.removeprefix("torch")).contains("2.13.0")
+
+def test_the_oldest_leg_pins_every_dependency_but_torch_at_its_floor():
+    pins = dict(p.split("==") for p in runpy.run_path(str(REPO_ROOT / "ci" / "oldest.py"))["floors"](PROJECT["dependencies"]))
+    for dependency in map(Requirement, PROJECT["dependencies"]):
+        if dependency.name == "torch":
+            assert "torch" not in pins  # every leg takes ci/torch.txt's
+        else:
+            assert dependency.specifier == SpecifierSet(f">={pins[dependency.name]}")
+
+
+def test_the_colab_legs_versions_are_inside_the_declared_ranges():
+    ranges = {Requirement(d).name: Requirement(d).specifier for d in PROJECT["dependencies"]}
+    for line in constraint_lines(REPO_ROOT / "ci" / "colab.txt"):
+        name, version = line.split("==")
+        assert ranges[name].contains(version), f"ci/colab.txt: {line} is outside pyproject's {name}{ranges[name]}"
+

@@ -1,8 +1,12 @@
 import re
+from types import SimpleNamespace
+
+import ipywidgets
+import pytest
 
 from helpers.masking import mask_tokens
 from helpers.nsp import make_nsp_pairs
-from helpers.widgets import mask_explorer, pair_explorer, render_masked_tokens, render_sentence_pair
+from helpers.widgets import mask_explorer, pair_explorer, render_masked_tokens, render_sentence_pair, save_upload
 
 
 def tokens_part(html: str) -> str:
@@ -67,3 +71,35 @@ def test_pair_explorer_shows_another_pair_and_fixed_padding(tokenizer, paragraph
     assert view.value != first and "Pair 5" in view.value
     fixed.value = True
     assert "length 64" in view.value
+
+
+TEXT = "First paragraph.\n\nSecond one.\n".encode()
+# FileUpload.value as each ipywidgets version gives it (7.7 is Colab's).
+UPLOADS = {
+    "ipywidgets 8": ({"name": "notes.txt", "type": "text/plain", "size": len(TEXT), "content": memoryview(TEXT),
+                      "last_modified": 0},),
+    "ipywidgets 7": {"notes.txt": {"metadata": {"name": "notes.txt", "type": "text/plain", "size": len(TEXT),
+                                                "lastModified": 0}, "content": TEXT}},
+}
+
+
+@pytest.mark.parametrize("version", UPLOADS)
+def test_save_upload_writes_the_chosen_file_from_either_ipywidgets_version(version, tmp_path):
+    path = save_upload(SimpleNamespace(value=UPLOADS[version]), tmp_path / "uploads")
+    assert path == tmp_path / "uploads" / "notes.txt"
+    assert path.read_bytes() == TEXT
+
+
+@pytest.mark.parametrize("empty", [(), {}], ids=["ipywidgets 8", "ipywidgets 7"])
+def test_save_upload_without_a_file_returns_none_and_writes_nothing(empty, tmp_path):
+    assert save_upload(SimpleNamespace(value=empty), tmp_path / "uploads") is None
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_save_upload_of_an_untouched_widget_returns_none(tmp_path):
+    assert save_upload(ipywidgets.FileUpload(), tmp_path) is None
+
+
+def test_an_uploaded_name_cannot_leave_the_folder(tmp_path):
+    evil = {"../../evil.txt": {"metadata": {}, "content": b"x"}}
+    assert save_upload(SimpleNamespace(value=evil), tmp_path / "uploads") == tmp_path / "uploads" / "evil.txt"

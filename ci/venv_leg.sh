@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One leg of CI's version matrix: ci/venv_leg.sh VENV CONSTRAINTS_FILE
+# A fresh venv with torch 2.13.0 (ci/torch.txt) installed first, then the kit and its test extra with the given
+# constraints, then the unit tests and every lesson in quick mode (the browser tests run in the "newest" leg only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=$1 constraints=$2
+python3 -m venv "$venv"
+pip=("$venv/bin/python" -m pip install --quiet --constraint ci/torch.txt)
+"${pip[@]}" "torch==2.13.0"
+"${pip[@]}" --constraint "$constraints" -e ".[test]"
+"$venv/bin/python" - <<'PY'
+import tomllib
+from importlib.metadata import version
+from packaging.requirements import Requirement
+names = [Requirement(d).name for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]]
+print("installed:", ", ".join(f"{name} {version(name)}" for name in names))
+PY
+KIT_QUICK=1 "$venv/bin/python" -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+  -m "not browser" --ignore=tests/browser

@@ -1,0 +1,112 @@
+"""scripts/colab_setup.py's decisions (without a network), and the one repository URL used by Colab's cell and links."""
+
+import importlib.util
+import re
+import tomllib
+
+import pytest
+from packaging.requirements import Requirement
+
+from helpers import REPO_ROOT
+
+
+
+def load_colab_setup():
+    """Return scripts/colab_setup.py as a module (scripts/ is no package), without running its main()."""
+    spec = importlib.util.spec_from_file_location("colab_setup", REPO_ROOT / "scripts" / "colab_setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+setup = load_colab_setup()
+COLAB_CELL = (REPO_ROOT / "notebooks" / "colab_cell.py").read_text()
+LESSONS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# What Colab had in 2026 (issue 9): the kit's ranges must admit these, or the set-up would try to replace them.
+COLAB = {"transformers": "5.15.0", "tokenizers": "0.23.2", "ipywidgets": "7.7.1", "ipykernel": "6.17.1"}
+
+
+def repository_url() -> str:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def test_colab_s_versions_are_not_reinstalled():
+    known = [r for r in setup.requirements() if r.name in COLAB]
+    assert sorted(r.name for r in known) == sorted(COLAB)
+    assert setup.missing(known, COLAB.get) == []
+
+
+def test_an_absent_package_and_one_below_its_floor_are_installed_and_nothing_else():
+    reqs = [Requirement("transformers>=4.56"), Requirement("accelerate>=1.0"), Requirement("tqdm>=4.66")]
+    installed = {"transformers": "4.46.3", "tqdm": "4.67.1"}
+    assert [r.name for r in setup.missing(reqs, installed.get)] == ["transformers", "accelerate"]
+
+
+def test_the_kernels_own_packages_are_pinned_at_their_installed_versions():
+    installed = {"ipykernel": "6.17.1", "ipywidgets": "7.7.1", "ipython": "7.34.0", "tornado": "6.4.2",
+                 "jupyter_server": "2.14.0", "jupyter_client": "7.4.9", "torch": "2.9.0", "transformers": "5.15.0"}
+    pins = setup.keep_pins(installed.get)
+    assert sorted(pins) == sorted(f"{n}=={v}" for n, v in installed.items() if n != "transformers")
+    assert setup.keep_pins({"torch": "2.13.0"}.get) == ["torch==2.13.0"]  # nothing pinned that is not there
+
+
+def test_the_colab_cell_clones_the_repository_named_in_pyproject_and_acts_only_in_colab():
+    urls = re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", COLAB_CELL)
+    assert urls == [repository_url()]
+    code = [line for line in COLAB_CELL.splitlines() if line.strip() and not line.startswith("#")]
+    assert code[:2] == ["import sys", 'if "google.colab" in sys.modules:']
+    assert all(line.startswith("    ") for line in code[2:]), "everything else runs in Colab only"
+    compile(COLAB_CELL, "colab_cell.py", "exec")
+
+
+def test_the_colab_cell_does_nothing_outside_colab(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(COLAB_CELL, namespace)
+    assert set(namespace) - {"__builtins__"} == {"sys"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_opens_every_lesson_in_colab_from_the_same_repository():
+    owner_repo = repository_url().removeprefix("https://github.com/")
+    readme = (REPO_ROOT / "README.md").read_text()
+    linked = re.findall(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w.-]+)",
+                        readme)
+    assert sorted(name for _, name in linked) == LESSONS
+    assert {repo for repo, _ in linked} == {owner_repo}
+
+
+def test_every_lesson_starts_with_the_colab_cell():
+    import nbformat
+
+    for name in LESSONS:
+        notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+        first_code = next(c for c in notebook.cells if c.cell_type == "code")
+        assert first_code.source.strip() == COLAB_CELL.strip(), f"{name}: paste notebooks/colab_cell.py as its first code cell"
+
+
+class FakeSubprocess:
+    """Stands in for subprocess: records the pip command and the constraints file's text, returns `returncode`."""
+
+    def __init__(self, returncode: int):
+        self.returncode, self.command, self.constraints = returncode, None, None
+
+    def run(self, command):
+        self.command = command
+        self.constraints = open(command[command.index("--constraint") + 1]).read().split()
+        return self
+
+
+def test_install_passes_the_pins_as_constraints(monkeypatch):
+    fake = FakeSubprocess(0)
+    monkeypatch.setattr(setup, "subprocess", fake)
+    setup.install([Requirement("accelerate>=1.0")], ["torch==2.9.0", "ipykernel==6.17.1"])
+    assert fake.command[-1] == "accelerate>=1.0" and fake.command[1:4] == ["-m", "pip", "install"]
+    assert fake.constraints == ["torch==2.9.0", "ipykernel==6.17.1"]
+
+
+def test_a_failed_install_stops_with_what_it_tried(monkeypatch):
+    monkeypatch.setattr(setup, "subprocess", FakeSubprocess(1))
+    with pytest.raises(SystemExit, match=r"accelerate>=1\.0.*torch==2\.9\.0"):
+        setup.install([Requirement("accelerate>=1.0")], ["torch==2.9.0"])
