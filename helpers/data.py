@@ -246,3 +246,10 @@ def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
 def paragraph_lengths(paragraphs: Sequence[str], tokenizer) -> list[int]:
     """Return the number of tokens of each paragraph, special tokens not counted."""
     return [len(ids) for ids in tokenizer(list(paragraphs), add_special_tokens=False)["input_ids"]]
+
+
+def take_fraction(examples: Sequence, fraction: float) -> list:
+    """Return the first `fraction` of `examples` (at least one): the lessons' knob for full mode on a CPU."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"the fraction of the training data must be in (0, 1], got {fraction}")
+    return list(examples[: max(1, round(len(examples) * fraction))])

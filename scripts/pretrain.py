@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"pretrain.py: --text {args.text}: {exc.strerror or exc}")
 
     accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu, step_scheduler_with_optimizer=False)
-    if accelerator.num_processes != int(os.environ.get("WORLD_SIZE", "1")):
+    if accelerator.num_processes != int(os.environ.get("WORLD_SIZE", accelerator.num_processes)):
         sys.exit(f"pretrain.py: launched as {os.environ['WORLD_SIZE']} processes, but Accelerate set up "
                  f"{accelerator.num_processes}: --multi_gpu needs a GPU per process ({torch.cuda.device_count()} "
                  "found). Add --cpu to train with CPU processes.")
