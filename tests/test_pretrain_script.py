@@ -219,7 +219,8 @@ def test_more_processes_than_gpus_is_refused_without_cpu(small_text, tmp_path):
     if torch.cuda.device_count() >= 2:
         pytest.skip("this machine has the GPUs for two processes")
     result = launch("--text", str(small_text), "--output", str(tmp_path / "out"), cpu=False, check=False)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    # The launcher reports its failed children with a traceback of its own; the script itself raised nothing.
+    assert result.returncode != 0 and f'File "{SCRIPT}"' not in result.stderr
     assert "launched with 2 processes" in result.stderr and "--cpu" in result.stderr
 
 
