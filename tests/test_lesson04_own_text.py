@@ -36,11 +36,11 @@ def test_blank_line_paragraphs_with_windows_line_endings(tmp_path, monkeypatch):
     assert f"paragraphs marked by: blank-line; {len(paragraphs)} paragraphs" in output
     assert "First paragraph: " + paragraphs[0][:100] in output, "lines of a paragraph are joined, BOM dropped"
     assert "perplexity" in output and "(hidden word:" in output
-    assert (REPO_ROOT / "saved_models" / "my_notes-bert" / "model.safetensors").exists()
+    assert (REPO_ROOT / "saved_models" / "lesson04-my_notes-bert" / "model.safetensors").exists()
 
 
-def test_a_text_without_two_sentence_paragraphs_gets_a_clear_message(tmp_path, monkeypatch):
-    path = tmp_path / "one_liners.txt"
-    path.write_text("\n".join(f"Line number {i} is a single sentence." for i in range(30)), encoding="utf-8")
-    with pytest.raises(CellExecutionError, match="no paragraph has two sentences"):
+def test_a_text_of_one_paragraph_gets_a_clear_message(tmp_path, monkeypatch):
+    path = tmp_path / "one_paragraph.txt"
+    path.write_text(" ".join(f"Sentence number {i} stands alone." for i in range(30)), encoding="utf-8")
+    with pytest.raises(CellExecutionError, match="is a single paragraph"):
         run_lesson(monkeypatch, path)
