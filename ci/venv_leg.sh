@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One leg of CI's version matrix: ci/venv_leg.sh VENV CONSTRAINTS_FILE
 # A fresh venv with torch 2.13.0 (ci/torch.txt) installed first, then the kit and its test extra with the given
-# constraints, then the unit tests and every lesson in quick mode (the browser tests run in the "newest" leg only).
+# constraints, then the unit tests and every lesson in quick mode. The browser tests and the slow tests (full-mode
+# lessons, multi-process pretrain.py runs) run once, in the "newest" leg: they test the kit's logic, not the versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$1 constraints=$2
@@ -17,4 +18,4 @@ names = [Requirement(d).name for d in tomllib.load(open("pyproject.toml", "rb"))
 print("installed:", ", ".join(f"{name} {version(name)}" for name in names))
 PY
 KIT_QUICK=1 "$venv/bin/python" -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-  -m "not browser" --ignore=tests/browser
+  -m "not browser and not slow and not gpu" --ignore=tests/browser

@@ -38,11 +38,11 @@ from transformers import AutoConfig, get_linear_schedule_with_warmup
 
 from helpers.checkpoints import (OutputLock, OutputLockedError, atomic_write_text, file_sha256,
                                  fingerprint_differences, strict_json)
-from helpers.corpus import CorpusError, read_paragraphs, split_held_out
+from helpers.corpus import CorpusError
 from helpers.data import (CollatedBatches, PretrainingCollator, batch_loader, bucket_length, bucketed_batches,
                           shard_batches)
 from helpers.models import _source, load_model, load_tokenizer
-from helpers.nsp import encode_segment_pairs, make_segment_pairs, sentence_stream
+from helpers.prepare import prepare_text
 from helpers.training import evaluate, make_optimizer, masked_pretraining_losses, to_device
 
 CHECKPOINTS = "checkpoints"
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=512,
                         help=f"tokens per pair, special tokens included ({MIN_LENGTH} to the model's maximum)")
     parser.add_argument("--mask-rate", type=float, default=0.15, help="share of tokens masked for MLM (default 0.15)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where prepared text is kept and reused (default: $KIT_DATA_CACHE, else ~/.cache/bert-pretraining-kit/prepared)")
     parser.add_argument("--held-out-fraction", type=float, default=0.1, help="paragraphs kept aside for evaluation")
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                         help="overrides Accelerate's config (bf16 on recent GPUs; fp16 uses a loss scaler)")
@@ -172,32 +174,25 @@ class TrainingData(NamedTuple):
 def load_data(args: argparse.Namespace, tokenizer, accelerator: Accelerator) -> TrainingData:
     """Return the text's training and held-out pairs, made the BERT way from their own paragraphs, and statistics.
 
+    helpers.prepare writes them to disk once (cached by the text's and the tokenizer's hashes and these settings):
+    one process prepares while the others wait, then every process reads pairs from memory-mapped files, so memory
+    per process stays flat in the size of the text and a second run starts at once.
     Raises CorpusError/OSError/ValueError with a message for the user.
     """
-    paragraphs = read_paragraphs(args.text)
-    train_paragraphs, held_out_paragraphs = split_held_out(paragraphs, args.held_out_fraction, seed=args.seed)
-    train_stream, held_out_stream = (sentence_stream(p, tokenizer) for p in (train_paragraphs, held_out_paragraphs))
-    train_pairs, cut = make_segment_pairs(train_stream, max_tokens=args.max_length - 3, seed=args.seed)
-    try:
-        held_out_pairs, held_out_cut = make_segment_pairs(held_out_stream, max_tokens=args.max_length - 3,
-                                                          seed=args.seed + 1)
-    except ValueError as exc:
-        raise ValueError(f"the held-out part ({len(held_out_paragraphs)} paragraphs) is too small for NSP pairs: "
-                         f"{exc} Raise --held-out-fraction or use a longer text.") from None
-    train, held_out = encode_segment_pairs(train_pairs, tokenizer), encode_segment_pairs(held_out_pairs, tokenizer)
-    sentences = train_stream.sentences + held_out_stream.sentences
-    tokens = sum(len(s) for s in sentences)
-    unknown = sum(s.count(tokenizer.unk_token_id) for s in sentences)
-    stats = {"paragraphs": len(paragraphs), "sentences": len(sentences), "tokens": tokens, "pairs": len(train),
-             "held_out_pairs": len(held_out), "tokens_cut": cut + held_out_cut, "unknown_share": unknown / max(tokens, 1)}
-    return TrainingData(train, held_out, [len(f["input_ids"]) for f in train],
-                        [len(f["input_ids"]) for f in held_out], stats)
+    prepared = prepare_text(args.text, tokenizer, max_length=args.max_length, seed=args.seed,
+                            held_out_fraction=args.held_out_fraction, cache_dir=args.cache_dir,
+                            progress=accelerator.is_local_main_process)
+    summary = prepared.summary
+    stats = {"paragraphs": summary["paragraphs"], "sentences": summary["sentences"], "tokens": summary["tokens"],
+             "pairs": summary["train_pairs"], "held_out_pairs": summary["held_out_pairs"],
+             "tokens_cut": summary["tokens_cut"], "unknown_share": summary["unknown_tokens"] / max(summary["tokens"], 1),
+             "prepare_seconds": summary["seconds"]}
+    return TrainingData(prepared.train, prepared.held_out, prepared.train.lengths.tolist(),
+                        prepared.held_out.lengths.tolist(), stats)
 
 
 def report_data(args: argparse.Namespace, stats: dict, accelerator: Accelerator) -> None:
-    """Print the data's statistics, and a notice or a warning where the text needs the user's attention."""
-    accelerator.print(f"{args.text}: {stats['paragraphs']} paragraphs, {stats['tokens']:,} tokens -> "
-                      f"{stats['pairs']:,} training pairs, {stats['held_out_pairs']:,} held-out pairs")
+    """Print a notice or a warning where the text needs the user's attention (prepare_text printed the counts)."""
     if stats["tokens_cut"]:
         accelerator.print(f"notice: {stats['tokens_cut']:,} tokens ({stats['tokens_cut'] / stats['tokens']:.1%}) were "
                           f"cut from sentences too long for --max-length {args.max_length}; the rest of each is used")

@@ -60,9 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_or_train_tokenizer(work: Path, text: Path, vocab_size: int) -> BertTokenizerFast:
-    """Return the tokenizer saved in `work`, training it on `text` the first time (the trainer is not deterministic)."""
+    """Return the tokenizer saved in `work`, training it on `text` the first time.
+
+    The WordPiece trainer is not deterministic (two runs give different ids), so a resumed run must reuse the saved
+    tokenizer, never retrain it: the checkpoint records the vocabulary's hash and resuming checks it.
+    """
     folder = work / "tokenizer"
-    if not (folder / "vocab.txt").exists():
+    if not (folder / "tokenizer.json").exists():  # transformers 5 saves tokenizer.json, no vocab.txt
         tokenizer = train_wordpiece_tokenizer(text, vocab_size)
         tokenizer.save_pretrained(folder)
     return BertTokenizerFast.from_pretrained(folder)
@@ -94,11 +98,16 @@ class Passes:
         return PretrainingCollator(self.tokenizer, seed=self.args.seed * 1_000_003 + step)(chunk)
 
 
-def save_checkpoint(work: Path, model, optimizer, scheduler, step: int) -> None:
+def vocabulary_hash(tokenizer) -> str:
+    """Return a SHA-256 of the tokenizer's vocabulary (token -> id), the identity a checkpoint is tied to."""
+    return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
+
+
+def save_checkpoint(work: Path, model, optimizer, scheduler, step: int, vocabulary: str) -> None:
     """Write model, optimizer and schedule state atomically (a stop mid-write leaves the old checkpoint)."""
     tmp = work / "checkpoint.pt.tmp"
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step}, tmp)
+                "scheduler": scheduler.state_dict(), "step": step, "vocabulary": vocabulary}, tmp)
     tmp.replace(work / "checkpoint.pt")
 
 
@@ -167,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     start, ckpt = 0, args.work / "checkpoint.pt"
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)  # a file this script wrote
+        if state.get("vocabulary") != vocabulary_hash(tokenizer):
+            raise SystemExit(f"{ckpt} was trained with another vocabulary than {args.work / 'tokenizer'}: "
+                             "start a fresh --work folder")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -198,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             bar.set_postfix(mlm=f"{record['mlm']:.2f}", nsp=f"{record['nsp']:.2f}")
             if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
                 log_file.flush()
-                save_checkpoint(args.work, model, optimizer, scheduler, step + 1)
+                save_checkpoint(args.work, model, optimizer, scheduler, step + 1, vocabulary_hash(tokenizer))
     if args.export:
         seconds = sum(r["seconds"] - p["seconds"] for p, r in zip(log, log[1:]) if r["seconds"] > p["seconds"])
         export(model.eval(), tokenizer, args, log, held_out_sets(tokenizer, held_par, args), seconds,

@@ -1,11 +1,15 @@
-"""Shared fixtures: the quick-mode tiny BERT (built once, cached on disk) and its tokenizer."""
+"""Shared fixtures: the kit's small BERT, its tokenizer, Meditations' paragraphs; test-wide environment."""
 
 import os
 import socket
+import tempfile
 
 import pytest
 
 os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
+# Texts prepared by scripts/pretrain.py (helpers.prepare) go to a temporary folder, not the user's cache; the
+# subprocesses the tests start inherit it.
+os.environ.setdefault("KIT_DATA_CACHE", tempfile.mkdtemp(prefix="kit-prepared-"))
 
 
 @pytest.fixture(scope="session")
