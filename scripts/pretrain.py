@@ -392,7 +392,8 @@ def train(args: argparse.Namespace, accelerator: Accelerator, source: str, text_
     try:
         data = load_data(args, tokenizer, accelerator)
     except (OSError, CorpusError, ValueError) as exc:
-        sys.exit(f"pretrain.py: {args.text}: {exc}")
+        message = str(exc) if str(args.text) in str(exc) else f"{args.text}: {exc}"  # the file named once
+        sys.exit(f"pretrain.py: {message}")
     report_data(args, data.stats, accelerator)
     plan_ = plan(args, data, accelerator)
     accelerator.print(f"{plan_.batches_per_epoch} batches per process and epoch, {plan_.steps_per_epoch} steps per "

@@ -17,7 +17,7 @@ def run_lesson(monkeypatch, text_file) -> nbformat.NotebookNode:
     monkeypatch.setenv("KIT_QUICK", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(LESSON, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    NotebookClient(nb, timeout=900, kernel_name="python3",  # per cell: wide, a busy 2-core machine is slow
                    resources={"metadata": {"path": str(LESSON.parent)}}).execute()
     return nb
 
