@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -40,7 +41,14 @@ def run_all(page, lab_url: str, notebook: str) -> None:
     # Only the open lesson's outputs count: another lesson's tab may still be in the page.
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     done = panel.locator(".jp-OutputArea-output", has_text="Not answered yet")
-    expect(done).to_have_count(exercises(notebook), timeout=RUN_ALL_SECONDS * 1000)
+    failed = panel.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
+    expected, deadline = exercises(notebook), time.monotonic() + RUN_ALL_SECONDS
+    # Run All stops at a failing cell: report its error at once instead of waiting out the limit.
+    while done.count() < expected:
+        assert failed.count() == 0, f"{notebook}: a cell failed under Run All:\n{failed.first.inner_text()[-1500:]}"
+        assert time.monotonic() < deadline, f"{notebook}: Run All did not reach the exercises in {RUN_ALL_SECONDS} s"
+        page.wait_for_timeout(1000)
+    expect(done).to_have_count(expected)
 
 
 def assert_no_widget_errors(page) -> None:
