@@ -29,6 +29,15 @@ def looks_like_utf16(raw: bytes, sample: int = 8192) -> bool:
     return len(head) >= 4 and max(nul_even, nul_odd) >= 0.3 and min(nul_even, nul_odd) <= 0.05
 
 
+def refuse_non_text(path: Path, head: bytes) -> None:
+    """Raise CorpusError naming the file if its first bytes are UTF-16 or binary (NUL bytes) rather than UTF-8."""
+    if looks_like_utf16(head):
+        raise CorpusError(f"{path} is UTF-16 text, not UTF-8: save it as UTF-8 (most editors offer this under "
+                          "'Save as... / Encoding').")
+    if b"\x00" in head[:8192]:
+        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
+
+
 def read_text(path: str | Path) -> str:
     """Return the text of a UTF-8 file with its BOM dropped and line endings made '\\n'."""
     path = Path(path)
@@ -40,11 +49,7 @@ def read_text(path: str | Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path} could not be read: {exc.strerror}.") from exc
-    if looks_like_utf16(raw):
-        raise CorpusError(f"{path} is UTF-16 text, not UTF-8: save it as UTF-8 (most editors offer this under "
-                          "'Save as... / Encoding').")
-    if b"\x00" in raw[:8192]:
-        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
+    refuse_non_text(path, raw)
     try:
         text = raw.decode("utf-8-sig")  # utf-8-sig drops a BOM that Windows editors write
     except UnicodeDecodeError as exc:

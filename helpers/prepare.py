@@ -32,7 +32,7 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from .checkpoints import file_sha256
-from .corpus import CorpusError, detect_paragraph_style, looks_like_utf16, split_held_out, split_sentences
+from .corpus import CorpusError, detect_paragraph_style, refuse_non_text, split_held_out, split_sentences
 from .nsp import segment_spans, with_special_tokens
 
 FORMAT_VERSION = 1  # bump when the files or the recipe change: older cache folders are then not reused
@@ -61,11 +61,7 @@ def check_text_file(path: Path) -> int:
         head = f.read(8192)
     if not head:
         raise CorpusError(f"{path} is empty: put some text in it, one paragraph per line or blank lines between.")
-    if looks_like_utf16(head):  # the same messages as helpers.corpus.read_text
-        raise CorpusError(f"{path} is UTF-16 text, not UTF-8: save it as UTF-8 (most editors offer this under "
-                          "'Save as... / Encoding').")
-    if b"\x00" in head:
-        raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
+    refuse_non_text(path, head)
     return path.stat().st_size
 
 

@@ -15,7 +15,6 @@ the same steps as an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import platform
@@ -31,7 +30,9 @@ from helpers import DATA_DIR, MEDITATIONS
 from helpers.corpus import read_paragraphs, split_held_out
 from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches
 from helpers.models import quiet_transformers, train_wordpiece_tokenizer
+from helpers.checkpoints import file_sha256
 from helpers.nsp import encode_segment_pairs, make_segment_pairs, sentence_stream
+from helpers.prepare import tokenizer_fingerprint
 from helpers.training import evaluate, make_optimizer, masked_pretraining_losses, pick_device
 
 AUSTEN = DATA_DIR / "austen.txt"
@@ -63,7 +64,7 @@ def load_or_train_tokenizer(work: Path, text: Path, vocab_size: int) -> BertToke
     """Return the tokenizer saved in `work`, training it on `text` the first time.
 
     The WordPiece trainer is not deterministic (two runs give different ids), so a resumed run must reuse the saved
-    tokenizer, never retrain it: the checkpoint records the vocabulary's hash and resuming checks it.
+    tokenizer, never retrain it: the checkpoint records the tokenizer's fingerprint and resuming checks it.
     """
     folder = work / "tokenizer"
     if not (folder / "tokenizer.json").exists():  # transformers 5 saves tokenizer.json, no vocab.txt
@@ -98,16 +99,11 @@ class Passes:
         return PretrainingCollator(self.tokenizer, seed=self.args.seed * 1_000_003 + step)(chunk)
 
 
-def vocabulary_hash(tokenizer) -> str:
-    """Return a SHA-256 of the tokenizer's vocabulary (token -> id), the identity a checkpoint is tied to."""
-    return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
-
-
-def save_checkpoint(work: Path, model, optimizer, scheduler, step: int, vocabulary: str) -> None:
+def save_checkpoint(work: Path, model, optimizer, scheduler, step: int, tokenizer: str) -> None:
     """Write model, optimizer and schedule state atomically (a stop mid-write leaves the old checkpoint)."""
     tmp = work / "checkpoint.pt.tmp"
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "vocabulary": vocabulary}, tmp)
+                "scheduler": scheduler.state_dict(), "step": step, "tokenizer": tokenizer}, tmp)
     tmp.replace(work / "checkpoint.pt")
 
 
@@ -123,11 +119,6 @@ def held_out_sets(tokenizer, paragraphs_held_out: list[str], args) -> dict[str, 
     m_pairs, _ = make_segment_pairs(sentence_stream(meditations, tokenizer), max_tokens=args.max_length - 3, seed=7)
     sets["meditations_nsp"] = fixed_batches(encode_segment_pairs(m_pairs, tokenizer), PretrainingCollator(tokenizer, seed=3), 64)
     return sets
-
-
-def sha256(path: Path) -> str:
-    """Return the file's SHA-256 hex digest."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, tokens: int) -> None:
@@ -151,7 +142,7 @@ def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, 
                      f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
                      "final_losses": {k: round(sum(r[k] for r in log[-100:]) / len(log[-100:]), 4) for k in ("mlm", "nsp")}},
         "held_out": {name: {k: round(v, 4) for k, v in s.items()} for name, s in scores.items()},
-        "files": {f.name: sha256(f) for f in sorted(out.iterdir()) if f.name not in ("card.json", "README.md")},
+        "files": {f.name: file_sha256(f) for f in sorted(out.iterdir()) if f.name not in ("card.json", "README.md")},
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(card["held_out"]))
@@ -163,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     tokenizer = load_or_train_tokenizer(args.work, args.text, args.vocab_size)
+    fingerprint = tokenizer_fingerprint(tokenizer)  # what a checkpoint is tied to
     train_par, held_par = split_held_out(read_paragraphs(args.text), 0.02, seed=args.seed)
     stream = sentence_stream(train_par, tokenizer)
     torch.manual_seed(args.seed)
@@ -176,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     start, ckpt = 0, args.work / "checkpoint.pt"
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)  # a file this script wrote
-        if state.get("vocabulary") != vocabulary_hash(tokenizer):
+        if state.get("tokenizer") != fingerprint:
             raise SystemExit(f"{ckpt} was trained with another vocabulary than {args.work / 'tokenizer'}: "
                              "start a fresh --work folder")
         model.load_state_dict(state["model"])
@@ -210,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             bar.set_postfix(mlm=f"{record['mlm']:.2f}", nsp=f"{record['nsp']:.2f}")
             if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps:
                 log_file.flush()
-                save_checkpoint(args.work, model, optimizer, scheduler, step + 1, vocabulary_hash(tokenizer))
+                save_checkpoint(args.work, model, optimizer, scheduler, step + 1, fingerprint)
     if args.export:
         seconds = sum(r["seconds"] - p["seconds"] for p, r in zip(log, log[1:]) if r["seconds"] > p["seconds"])
         export(model.eval(), tokenizer, args, log, held_out_sets(tokenizer, held_par, args), seconds,

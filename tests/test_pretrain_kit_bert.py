@@ -5,6 +5,7 @@ import importlib.util
 import pytest
 
 from helpers import REPO_ROOT
+from helpers.prepare import tokenizer_fingerprint
 
 
 def script():
@@ -27,7 +28,7 @@ def test_the_tokenizer_is_trained_once_and_reused(tmp_path, monkeypatch, tokeniz
     first = module.load_or_train_tokenizer(tmp_path, tmp_path / "text.txt", 8000)
     second = module.load_or_train_tokenizer(tmp_path, tmp_path / "text.txt", 8000)
     assert len(calls) == 1, "a resumed run must reuse the saved tokenizer"
-    assert module.vocabulary_hash(first) == module.vocabulary_hash(second) == module.vocabulary_hash(tokenizer)
+    assert tokenizer_fingerprint(first) == tokenizer_fingerprint(second) == tokenizer_fingerprint(tokenizer)
 
 
 def test_a_checkpoint_of_another_vocabulary_is_refused(tmp_path, monkeypatch, tokenizer):
@@ -37,6 +38,6 @@ def test_a_checkpoint_of_another_vocabulary_is_refused(tmp_path, monkeypatch, to
     tokenizer.save_pretrained(work / "tokenizer")
     import torch
 
-    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "step": 1, "vocabulary": "another"}, work / "checkpoint.pt")
+    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "step": 1, "tokenizer": "another"}, work / "checkpoint.pt")
     with pytest.raises(SystemExit, match="another vocabulary"):
         module.main(["--work", str(work), "--steps", "2", "--layers", "1", "--hidden", "32", "--heads", "1"])

@@ -120,7 +120,7 @@ def test_one_line_says_how_long_training_will_take(tokenizer, paragraphs, capsys
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training: ")]
     per_step = (history[5]["seconds"] - history[0]["seconds"]) / 5
     assert len(history) == len(loader) > 6 and lines == [time_estimate(len(loader), per_step)]
-    pattern = rf"training: {len(loader)} steps, about [\d.]+ (s|min|h) at [\d.]+ s/step \(measured on steps 2-6; .*\)"
+    pattern = rf"training: {len(loader)} steps, about [\d.]+ (s|min|h) at \d+\.\d\d s/step \(measured on steps 2-6; .*\)"
     assert re.fullmatch(pattern, lines[0])
     assert time_estimate(240, 0.37).startswith("training: 240 steps, about 89 s at 0.37 s/step")
     assert time_estimate(300, 0.3).startswith("training: 300 steps, about 1.5 min at 0.30 s/step")
