@@ -4,9 +4,17 @@ Quick mode must show *continued* pre-training: a model that already knows Englis
 This script makes that model from public-domain English that is not Meditations (data/austen.txt), with a
 WordPiece vocabulary trained on that text alone, and exports it to data/kit_bert/ with a model card.
 
-  python scripts/pretrain_kit_bert.py --steps 6000                     # train (CPU or GPU), checkpoints in runs/
-  python scripts/pretrain_kit_bert.py --steps 6000                     # run again after a stop: resumes exactly
-  python scripts/pretrain_kit_bert.py --steps 6000 --export data/kit_bert   # evaluate and write the committed files
+  python scripts/pretrain_kit_bert.py                          # train (CPU or GPU), checkpoints in runs/kit_bert
+  python scripts/pretrain_kit_bert.py                          # run again after a stop: resumes exactly
+  python scripts/pretrain_kit_bert.py --export data/kit_bert   # evaluate and write the committed files
+
+The defaults are the recipe of the committed model (data/kit_bert/card.json: 42 minutes on two CPU threads).
+
+Two phases, as BERT itself was trained (short sequences first, long ones last): the first --short-steps steps
+see --short-length-token pairs, as many tokens per batch as the later --max-length ones. A small BERT that starts
+on 128-token pairs stays for thousands of steps on a plateau where it guesses from the bag of words around a
+[MASK] and never learns which word stands *next* to it; on short pairs the neighbours weigh more and it learns
+that within a few hundred steps.
 
 Seeded: the batches, the masks and the dropout of step N depend only on (--seed, N), so a resumed run takes
 the same steps as an uninterrupted one.
@@ -45,15 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", type=Path, default=AUSTEN, help="training text (default data/austen.txt)")
     p.add_argument("--work", type=Path, default=Path("runs/kit_bert"), help="checkpoints and log (default runs/kit_bert)")
     p.add_argument("--export", type=Path, help="write the final model, tokenizer and model card here")
-    p.add_argument("--steps", type=int, default=6000, help="optimizer steps in all")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3000, help="optimizer steps in all")
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup-steps", type=int, default=300)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--short-steps", type=int, default=1500, help="steps on short pairs first (default 1500)")
+    p.add_argument("--short-length", type=int, default=32, help="tokens per pair in the short phase (default 32)")
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--hidden", type=int, default=192)
+    p.add_argument("--heads", type=int, default=3)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -76,27 +86,39 @@ def load_or_train_tokenizer(work: Path, text: Path, vocab_size: int) -> BertToke
 class Passes:
     """The training batches, pass after pass over the text; a pass's pairs depend only on (seed, pass number)."""
 
-    def __init__(self, stream, tokenizer, args):
-        self.stream, self.tokenizer, self.args = stream, tokenizer, args
-        self.number, self.first_step, self.features = -1, 0, []
+    def __init__(self, stream, tokenizer, max_length: int, batch_size: int, seed: int):
+        self.stream, self.tokenizer = stream, tokenizer
+        self.max_length, self.batch_size, self.seed = max_length, batch_size, seed
+        self.number, self.first_index, self.features = -1, 0, []
 
     def _next_pass(self) -> None:
-        self.first_step += len(self.features) // self.args.batch_size
+        self.first_index += len(self.features) // self.batch_size
         self.number += 1
         # New cut points and new NotNext partners every pass, as BERT's data duplication did.
-        pairs, _ = make_segment_pairs(self.stream, max_tokens=self.args.max_length - 3,
-                                      seed=self.args.seed * 1000 + self.number)
-        random.Random(f"{self.args.seed}:{self.number}").shuffle(pairs)
+        pairs, _ = make_segment_pairs(self.stream, max_tokens=self.max_length - 3, seed=self.seed * 1000 + self.number)
+        random.Random(f"{self.seed}:{self.number}").shuffle(pairs)
         self.features = encode_segment_pairs(pairs, self.tokenizer)
 
-    def batch(self, step: int) -> dict:
-        """Return the batch of optimizer step `step` (0-based, steps only go forward), masked with a per-step seed."""
-        size = self.args.batch_size
-        while step >= self.first_step + len(self.features) // size:
+    def batch(self, index: int, mask_seed: int) -> dict:
+        """Return batch number `index` of this phase (indices only go forward), masked with `mask_seed`."""
+        while index >= self.first_index + len(self.features) // self.batch_size:
             self._next_pass()
-        index = step - self.first_step
-        chunk = self.features[index * size:(index + 1) * size]
-        return PretrainingCollator(self.tokenizer, seed=self.args.seed * 1_000_003 + step)(chunk)
+        start = (index - self.first_index) * self.batch_size
+        return PretrainingCollator(self.tokenizer, seed=mask_seed)(self.features[start:start + self.batch_size])
+
+
+def batches(stream, tokenizer, args):
+    """Return step -> batch: short pairs for the first --short-steps steps (same tokens per batch), then long ones."""
+    short = Passes(stream, tokenizer, args.short_length, args.batch_size * args.max_length // args.short_length, args.seed)
+    long = Passes(stream, tokenizer, args.max_length, args.batch_size, args.seed)
+
+    def batch(step: int) -> dict:
+        mask_seed = args.seed * 1_000_003 + step
+        if step < args.short_steps:
+            return short.batch(step, mask_seed)
+        return long.batch(step - args.short_steps, mask_seed)
+
+    return batch
 
 
 def save_checkpoint(work: Path, model, optimizer, scheduler, step: int, tokenizer: str) -> None:
@@ -122,7 +144,7 @@ def held_out_sets(tokenizer, paragraphs_held_out: list[str], args) -> dict[str, 
 
 
 def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, tokens: int) -> None:
-    """Write fp16 safetensors, the tokenizer and a model card (README.md + card.json) to `args.export`."""
+    """Write fp16 safetensors, the tokenizer and the model card (card.json) to `args.export`."""
     out = args.export
     out.mkdir(parents=True, exist_ok=True)
     scores = {name: evaluate(model, batches) for name, batches in sets.items()}
@@ -136,7 +158,8 @@ def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, 
         "config": {k: getattr(model.config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
                                                           "num_attention_heads", "intermediate_size", "max_position_embeddings")},
         "parameters": sum(p.numel() for p in model.parameters()),
-        "training": {"steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length, "lr": args.lr,
+        "training": {"steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length,
+                     "short_steps": args.short_steps, "short_length": args.short_length, "lr": args.lr,
                      "warmup_steps": args.warmup_steps, "seed": args.seed, "real_tokens": tokens,
                      "seconds": round(seconds), "hardware": f"{platform.processor() or platform.machine()}, "
                      f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
@@ -150,6 +173,9 @@ def export(model, tokenizer, args, log: list[dict], sets: dict, seconds: float, 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.short_steps and not 8 <= args.short_length < args.max_length:
+        raise SystemExit(f"--short-length must be at least 8 and below --max-length ({args.max_length}); "
+                         f"got {args.short_length}")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -157,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     fingerprint = tokenizer_fingerprint(tokenizer)  # what a checkpoint is tied to
     train_par, held_par = split_held_out(read_paragraphs(args.text), 0.02, seed=args.seed)
     stream = sentence_stream(train_par, tokenizer)
+    batch_of = batches(stream, tokenizer, args)
     torch.manual_seed(args.seed)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=args.hidden, num_hidden_layers=args.layers,
                         num_attention_heads=args.heads, intermediate_size=4 * args.hidden,
@@ -180,12 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     log = [r for r in log if r["step"] <= start]
     log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
-    passes = Passes(stream, tokenizer, args)
     model.train()
     began = time.perf_counter()
     with open(log_path, "a") as log_file, tqdm(total=args.steps, initial=start, desc="pre-training") as bar:
         for step in range(start, args.steps):
-            batch = {k: v.to(device) for k, v in passes.batch(step).items()}
+            batch = {k: v.to(device) for k, v in batch_of(step).items()}
             torch.manual_seed(args.seed * 7919 + step)  # dropout of this step
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 losses = masked_pretraining_losses(model, batch)

@@ -3,6 +3,7 @@
 import importlib.util
 
 import pytest
+import torch
 
 from helpers import REPO_ROOT
 from helpers.prepare import tokenizer_fingerprint
@@ -36,8 +37,28 @@ def test_a_checkpoint_of_another_vocabulary_is_refused(tmp_path, monkeypatch, to
     work = tmp_path / "work"
     (work / "tokenizer").mkdir(parents=True)
     tokenizer.save_pretrained(work / "tokenizer")
-    import torch
-
     torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "step": 1, "tokenizer": "another"}, work / "checkpoint.pt")
     with pytest.raises(SystemExit, match="another vocabulary"):
         module.main(["--work", str(work), "--steps", "2", "--layers", "1", "--hidden", "32", "--heads", "1"])
+
+
+def test_short_pairs_come_first_with_as_many_tokens_per_batch(tokenizer, paragraphs):
+    from helpers.nsp import sentence_stream
+
+    module = script()
+    args = module.build_parser().parse_args(["--batch-size", "4", "--max-length", "128", "--short-steps", "2",
+                                             "--short-length", "32"])
+    batch = module.batches(sentence_stream(paragraphs[:200], tokenizer), tokenizer, args)
+    for step in (0, 1):  # short phase: 4 x 128 / 32 = 16 pairs of at most 32 tokens
+        rows, width = batch(step)["input_ids"].shape
+        assert rows == 16 and width <= 32
+    long = batch(2)["input_ids"]
+    assert len(long) == 4 and 32 < long.shape[1] <= 128, "after the short phase come the long pairs"
+    assert not torch.equal(batch(0)["input_ids"], batch(1)["input_ids"])
+
+
+def test_a_short_length_that_is_not_shorter_is_refused(tmp_path):
+    module = script()
+    with pytest.raises(SystemExit, match="--short-length must be"):
+        module.main(["--work", str(tmp_path), "--short-steps", "5", "--short-length", "128", "--text",
+                     str(tmp_path / "missing.txt")])
