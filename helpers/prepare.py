@@ -413,8 +413,9 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
                                         progress=progress, desc=f"NSP pairs ({side})")
             except ValueError as exc:
                 side_paragraphs = int(held_out.sum()) if side == "held_out" else int((~held_out).sum())
-                raise ValueError(f"the {side.replace('_', '-')} part ({side_paragraphs} paragraphs) is too small for "
-                                 f"NSP pairs: {exc} Change the held-out fraction or use a longer text.") from None
+                counted = f"{side_paragraphs} paragraph{'' if side_paragraphs == 1 else 's'}"
+                raise ValueError(f"{path}: the {side.replace('_', '-')} part ({counted}) is too small for NSP pairs: "
+                                 f"{exc} Change the held-out fraction or use a longer text.") from None
         return {**pair_settings, "tokens_cut": cut}
 
     pairs_folder = text_folder / f"pairs-{_key(pair_settings)}"

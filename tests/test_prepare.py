@@ -142,7 +142,7 @@ def test_unusable_texts_get_read_texts_message(tmp_path, tokenizer, monkeypatch,
 def test_too_few_held_out_paragraphs_is_a_clear_error(tmp_path, tokenizer):
     path = tmp_path / "short.txt"
     path.write_text("\n".join(f"Paragraph {i} starts. It ends here." for i in range(5)), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"held-out part \(1 paragraphs\) is too small .*only one paragraph"):
+    with pytest.raises(ValueError, match=r"short\.txt: the held-out part \(1 paragraph\) is too small .*only one paragraph"):
         prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
 
 
