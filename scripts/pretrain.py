@@ -93,10 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of pairs, masks, batches and dropout")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the arguments and the text, print the plan (pairs, steps), stop before the model loads")
-    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
-                        help="stop after N optimizer steps in all, as a crash would (no extra checkpoint; for tests)")
-    parser.add_argument("--record-examples", action="store_true",
-                        help="write which examples each process trained on to examples-rank-N.json (for tests)")
+    # Two options for the tests only, hidden from --help (argparse.SUPPRESS) so that a learner's list of options
+    # holds only what a run needs: --stop-after N stops after N optimizer steps in all, as a crash would (no extra
+    # checkpoint); --record-examples writes which examples each process trained on to examples-rank-N.json.
+    parser.add_argument("--stop-after", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--record-examples", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
