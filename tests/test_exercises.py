@@ -14,9 +14,35 @@ def verdict(capsys, answer, checker) -> str:
 
 def test_unanswered_right_and_wrong(capsys):
     checker = exercises.perplexity_of(6.0)
-    assert "Not answered yet" in verdict(capsys, None, checker)
+    assert verdict(capsys, None, checker) == "Not answered yet: replace None with your answer and run the cell again.\n"
     assert "Correct" in verdict(capsys, math.exp(6.0), checker)
     assert "\u2718" in verdict(capsys, 6.0, checker)
+
+
+def test_a_right_answer_prints_why_and_a_wrong_one_only_the_hint(capsys):
+    checker = exercises.equals(3, "count again", "three, because of the reason")
+    right, wrong = verdict(capsys, 3, checker), verdict(capsys, 4, checker)
+    assert right == "\u2714 Correct! three, because of the reason\n"
+    assert wrong == "\u2718 count again\n" and "reason" not in wrong
+    assert verdict(capsys, 3, exercises.equals(3, "count again")) == "\u2714 Correct!\n", "no reason, no dangling text"
+
+
+LESSON_CHECKERS_01_02 = [
+    lambda tok, ids: exercises.graded_positions(ids, tok, 0.5, "mask", 1),
+    lambda tok, ids: exercises.random_model_loss(tok),
+    lambda tok, ids: exercises.kept_tokens_reason(),
+    lambda tok, ids: exercises.first_sep_segment(tok(["One sentence."], ["Another one."]), tok),
+    lambda tok, ids: exercises.sentence_count("Is it so? It is. St. Paul said... nothing."),
+    lambda tok, ids: exercises.always_is_next_accuracy([NSPPair("a", "b", 0), NSPPair("c", "d", 1)]),
+    lambda tok, ids: exercises.coin_flip_nsp_loss(),
+    lambda tok, ids: exercises.nsp_cue_fix(),
+]
+
+
+@pytest.mark.parametrize("make", LESSON_CHECKERS_01_02)
+def test_every_lesson_checker_says_why(make, tokenizer, paragraphs):
+    checker = make(tokenizer, tokenizer(paragraphs[3], return_tensors="pt")["input_ids"])
+    assert isinstance(checker, exercises.Checker) and len(checker.why.split()) >= 5, "a reason, not a word"
 
 
 def test_lesson_checkers_compute_the_expected_answers(capsys, tokenizer, paragraphs):
