@@ -102,3 +102,40 @@ def random_tokens(n: int, tokenizer, generator: torch.Generator | None = None) -
     ordinary[sorted(set(tokenizer.all_special_ids))] = False
     pool = torch.nonzero(ordinary).squeeze(1)
     return pool[torch.randint(len(pool), (n,), generator=generator)]
+
+
+def masking_shares(original_ids: torch.Tensor, masked_ids: torch.Tensor, labels: torch.Tensor, tokenizer) -> dict:
+    """Return what a masking did: the share of ordinary tokens selected, and of those the [MASK]/random/unchanged shares.
+
+    Works on the output of any MLM masking (this kit's or transformers' DataCollatorForLanguageModeling), so the two
+    can be compared. A random token that happens to equal the original counts as unchanged: the input is the same.
+    """
+    selected = labels != IGNORE_INDEX
+    ordinary = ~special_tokens_mask(original_ids, tokenizer)
+    to_mask = selected & (masked_ids == tokenizer.mask_token_id)
+    unchanged = selected & (masked_ids == original_ids)
+    n = max(int(selected.sum()), 1)
+    return {"selected": int(selected.sum()) / max(int(ordinary.sum()), 1), "selected_tokens": int(selected.sum()),
+            "mask": int(to_mask.sum()) / n, "random": int((selected & ~to_mask & ~unchanged).sum()) / n,
+            "unchanged": int(unchanged.sum()) / n}
+
+
+def words_partly_selected(original_ids: torch.Tensor, labels: torch.Tensor, tokenizer) -> tuple[int, int]:
+    """Return (words of several WordPiece pieces with some but not all pieces selected, words of several pieces).
+
+    A partly hidden word lets the model read the rest of it ('[MASK]father'): whole-word masking makes the first
+    number 0.
+    """
+    starts = word_start_mask(original_ids, tokenizer) | special_tokens_mask(original_ids, tokenizer)
+    partly = several = 0
+    for row_starts, row_selected, row_special in zip(starts.tolist(), (labels != IGNORE_INDEX).tolist(),
+                                                     special_tokens_mask(original_ids, tokenizer).tolist()):
+        word: list[bool] = []
+        for start, chosen, special in zip(row_starts + [True], row_selected + [False], row_special + [True]):
+            if start and word:  # a word ends where the next one (or a special token, or the row's end) starts
+                several += len(word) > 1
+                partly += len(word) > 1 and any(word) and not all(word)
+                word = []
+            if not special:
+                word.append(chosen)
+    return partly, several

@@ -2,7 +2,8 @@ import pytest
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from helpers.masking import IGNORE_INDEX, mask_tokens, special_tokens_mask, word_start_mask
+from helpers.masking import (IGNORE_INDEX, mask_tokens, masking_shares, special_tokens_mask, word_start_mask,
+                             words_partly_selected)
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +74,33 @@ def test_whole_word_masking_selects_every_piece_of_a_word(tokenizer, batch):
 
 def kinds(ids, masked, labels, tokenizer):
     """Return (share selected among ordinary tokens, share [MASK], share random, share kept among selected)."""
-    ordinary = ~special_tokens_mask(ids, tokenizer)
-    selected = labels != IGNORE_INDEX
-    n = selected.sum()
-    became_mask = (masked == tokenizer.mask_token_id) & selected
-    kept = (masked == ids) & selected
-    return (float(n / ordinary.sum()), float(became_mask.sum() / n), float((selected & ~became_mask & ~kept).sum() / n),
-            float(kept.sum() / n))
+    shares = masking_shares(ids, masked, labels, tokenizer)
+    return shares["selected"], shares["mask"], shares["random"], shares["unchanged"]
+
+
+def test_masking_shares_counted_by_hand(tokenizer):
+    cls, sep, mask = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+    words = tokenizer.convert_tokens_to_ids(["the", "man", "is", "good", "and", "wise", "."])
+    ids = torch.tensor([[cls, *words, sep]])
+    masked = ids.clone()
+    masked[0, 1], masked[0, 2], masked[0, 3] = mask, mask, words[5]  # two [MASK], one random; position 4 kept
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[0, 1:5] = ids[0, 1:5]
+    shares = masking_shares(ids, masked, labels, tokenizer)
+    assert shares == {"selected": 4 / 7, "selected_tokens": 4, "mask": 0.5, "random": 0.25, "unchanged": 0.25}
+
+
+def test_words_partly_selected(tokenizer):
+    ids = tokenizer("my grandfather verus", return_tensors="pt")["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids[0])
+    assert pieces == ["[CLS]", "my", "grand", "##father", "ver", "##us", "[SEP]"]
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[0, 2] = ids[0, 2]  # 'grand' hidden, '##father' visible
+    assert words_partly_selected(ids, labels, tokenizer) == (1, 2)
+    labels[0, 3] = ids[0, 3]
+    assert words_partly_selected(ids, labels, tokenizer) == (0, 2)
+    _, whole = mask_tokens(ids.repeat(50, 1), tokenizer, 0.5, whole_word=True, generator=0)
+    assert words_partly_selected(ids.repeat(50, 1), whole, tokenizer) == (0, 100)
 
 
 def test_statistics_match_transformers_data_collator(tokenizer, paragraphs):
