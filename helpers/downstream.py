@@ -9,8 +9,11 @@ can be compared pair by pair. `bootstrap_interval` turns the per-example results
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
+from .corpus import CorpusError, read_text
 from .training import make_optimizer, planned_steps
 
 METHODS = ("probe", "finetune")
@@ -288,3 +292,78 @@ def plot_budgets(rows: Sequence[Mapping], method: str = "probe", chance: float |
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+# --- A labelled CSV file (scripts/downstream.py) --------------------------------------------------------------
+
+
+class TaskError(ValueError):
+    """A labelled file or budget that cannot be used; the message names the file or option and what to do."""
+
+
+def read_labelled_csv(path: str | Path) -> tuple[list[str], list[str]]:
+    """Return (texts, labels) from a UTF-8 CSV file whose header names a `text` and a `label` column."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise TaskError(f"{path} is empty: it needs a header line 'text,label' and one labelled example per line")
+    try:
+        content = read_text(path)
+    except (OSError, CorpusError) as exc:
+        raise TaskError(str(exc)) from None
+    try:
+        reader = csv.DictReader(io.StringIO(content))
+        rows, header = list(reader), reader.fieldnames or []
+    except csv.Error as exc:
+        raise TaskError(f"{path} is not a readable CSV file ({exc}): save it as CSV with a header line") from None
+    missing = [c for c in ("text", "label") if c not in header]
+    if missing:
+        raise TaskError(f"{path} has no {' and no '.join(repr(c) for c in missing)} column (its first line reads "
+                        f"{','.join(header)!r}): the first line must name the columns, e.g. 'text,label'")
+    texts, labels = [], []
+    for line, row in enumerate(rows, start=2):
+        text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
+        if not text or not label:
+            raise TaskError(f"{path}, line {line}: empty {'text' if not text else 'label'}: fill it in or remove "
+                            "the line")
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise TaskError(f"{path} has a header but no examples: add one labelled example per line")
+    if len(set(labels)) < 2:
+        raise TaskError(f"{path}: every example has the label {labels[0]!r}: a task needs at least two classes")
+    return texts, labels
+
+
+def split_task(texts: Sequence[str], labels: Sequence[str], test_fraction: float, seed: int) -> tuple[Task, int]:
+    """Return (the task split into training pool and test set, how many rows repeat an earlier text).
+
+    The split is drawn per class (each class keeps its share in the test set) from distinct texts, so a text that
+    appears twice is never on both sides. Fixed by `seed`, whatever models are scored afterwards.
+    """
+    classes = sorted(set(labels))
+    first_label = {}
+    for text, label in zip(texts, labels):
+        first_label.setdefault(text, label)
+    rng = random.Random(seed)
+    test_texts: set[str] = set()
+    for label in classes:
+        group = sorted(t for t, first in first_label.items() if first == label)
+        if len(group) < 2:
+            raise TaskError(f"class {label!r} has {len(group)} distinct text: it needs at least two, one to "
+                            "train on and one to test")
+        take = min(max(1, round(test_fraction * len(group))), len(group) - 1)
+        test_texts.update(rng.sample(group, take))
+    index = {label: i for i, label in enumerate(classes)}
+    train = [(t, index[y]) for t, y in zip(texts, labels) if t not in test_texts]
+    test = [(t, index[y]) for t, y in zip(texts, labels) if t in test_texts]
+    task = Task([t for t, _ in train], [y for _, y in train], [t for t, _ in test], [y for _, y in test], classes)
+    return task, len(texts) - len(first_label)
+
+
+def check_budgets(task: Task, per_class: Sequence[int]) -> None:
+    """Raise TaskError if a class has fewer training examples than the largest label budget asks for."""
+    for i, label in enumerate(task.classes):
+        have = task.train_labels.count(i)
+        if have < max(per_class):
+            raise TaskError(f"--per-class {max(per_class)}: class {label!r} has only {have} training examples "
+                            "after the test split: lower --per-class or label more examples")

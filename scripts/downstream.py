@@ -1,0 +1,113 @@
+"""Did continued pre-training pay off on YOUR task? Score two or more models on a labelled CSV file.
+
+    python scripts/downstream.py --data my_task.csv --model bert-base-uncased --model runs/my-bert/model \
+        [--per-class 8 32 128] [--seeds 10] [--method probe|finetune|both] [--test-fraction 0.2] [--seed 0]
+
+The CSV file has a header line and the columns `text` and `label` (two classes or more). A test split, fixed by
+--seed, is held out once and shared by every model. Each model is scored with a linear probe on its frozen features
+and/or by fine-tuning it, at each label budget (examples per class) for --seeds draws of the labelled examples; every
+model sees the same draws. The table gives each mean test accuracy with its 95% bootstrap interval, then each later
+model minus each earlier one. The last line printed is the same as JSON. Lesson 05 explains every part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: `helpers` is beside scripts/
+
+import torch  # noqa: E402
+from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+from helpers.downstream import (METHODS, Arm, FineTuning, TaskError, check_budgets, compare,  # noqa: E402
+                                read_labelled_csv, results_table, split_task, summarise)
+from helpers.models import quiet_transformers  # noqa: E402
+from helpers.training import pick_device  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="CSV file with a header and columns text and label")
+    p.add_argument("--model", action="append", required=True,
+                   help="a model to score: a Hub name or a folder (give --model two or more times)")
+    p.add_argument("--per-class", type=int, nargs="+", default=[8, 32, 128],
+                   help="label budgets: labelled training examples per class (default: 8 32 128)")
+    p.add_argument("--seeds", type=int, default=10, help="draws of the labelled examples per budget (default: 10)")
+    p.add_argument("--method", choices=["probe", "finetune", "both"], default="probe",
+                   help="probe: a logistic regression on frozen features (fast); finetune: train the whole model "
+                        "with a new linear layer; both (default: probe)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share of distinct texts held out (default: 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the test split and the draws (default: 0)")
+    p.add_argument("--lr", type=float, default=FineTuning.lr,
+                   help=f"fine-tuning learning rate (default: {FineTuning.lr:g}, for bert-base; ~1e-4 for small models)")
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise TaskError for a value that cannot work, before anything is read or loaded."""
+    if len(set(args.model)) < len(args.model):
+        raise TaskError("--model: each model once, please (the same name was given twice)")
+    if len(args.model) < 2:
+        raise TaskError("--model: give two or more models to compare (e.g. the starting model and the adapted one)")
+    if min(args.per_class) < 1:
+        raise TaskError(f"--per-class: every budget must be at least 1, got {min(args.per_class)}")
+    if args.seeds < 2:
+        raise TaskError(f"--seeds: at least 2 are needed for an interval over seeds (10 or more advised), got {args.seeds}")
+    if not 0 < args.test_fraction < 1:
+        raise TaskError(f"--test-fraction must be between 0 and 1 (e.g. 0.2), got {args.test_fraction}")
+    if not args.lr > 0:
+        raise TaskError(f"--lr must be above 0, got {args.lr}")
+
+
+def load_arm(name: str, device: torch.device) -> Arm:
+    """Return the model's encoder (in float32, whatever its files hold) and tokenizer."""
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            encoder = AutoModel.from_pretrained(name, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise TaskError(f"--model {name}: cannot load it ({str(exc).splitlines()[0]})") from None
+    return Arm(encoder.to(device).eval(), tokenizer)
+
+
+def fail(error: TaskError) -> None:
+    """Stop with one line that says what is wrong and what to do, and exit code 2 (a usage error)."""
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    try:
+        check_args(args)
+        task, repeated = split_task(*read_labelled_csv(args.data), args.test_fraction, args.seed)
+        check_budgets(task, args.per_class)
+    except TaskError as exc:
+        fail(exc)
+    print(f"{args.data}: {len(task.train_texts) + len(task.test_texts)} examples, classes {task.classes}; "
+          f"{len(task.test_texts)} held out for testing (seed {args.seed})")
+    if repeated:
+        print(f"{repeated} rows repeat an earlier text: each text is kept on one side of the split")
+    device = pick_device()
+    try:
+        arms = {name: load_arm(name, device) for name in args.model}
+    except TaskError as exc:
+        fail(exc)
+    methods = list(METHODS) if args.method == "both" else [args.method]
+    results = compare(arms, task, args.per_class, args.seeds, methods, first_seed=args.seed,
+                      fine_tuning=FineTuning(lr=args.lr), progress=lambda what: print(f"... {what}", flush=True))
+    later_minus_earlier = [(b, a) for a, b in itertools.combinations(args.model, 2)]
+    rows, differences = summarise(results, later_minus_earlier)
+    print(results_table(rows, differences))
+    report = {"results": rows, "differences": differences, "test_examples": len(task.test_texts),
+              "classes": task.classes}
+    print(json.dumps(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
