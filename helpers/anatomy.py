@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -113,7 +114,7 @@ def draw_bert(config, example: str = "[CLS] very little is [MASK] [SEP]") -> Fig
     per token -> the MLM head (a score per vocabulary entry at every position) and, from [CLS], the NSP head.
     """
     hidden, layers, heads = config.hidden_size, config.num_hidden_layers, config.num_attention_heads
-    fig = Figure(figsize=(8, 7.6))
+    fig = plt.figure(figsize=(8, 7.6))  # through pyplot, so a notebook shows it like the kit's other plots
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set(xlim=(0, 10), ylim=(0, 11.1))
     ax.text(5, 10.75, f"BERT with this model's sizes: {layers} layers, vectors of {hidden} numbers", ha="center", fontsize=11,

@@ -101,30 +101,40 @@ def equals(expected: Any, hint: str, why: str = "") -> Checker:
 
 # Checkers for the lessons' exercises: they compute the expected value here, so the exercise cell does not show it.
 
-def graded_positions(input_ids, tokenizer, rate: float, strategy: str, seed: int) -> Checker:
-    """Lesson 01: how many positions the loss grades after mask_tokens with these settings."""
-    from .masking import IGNORE_INDEX, mask_tokens
-
-    labels = mask_tokens(input_ids, tokenizer, rate, strategy=strategy, generator=seed)[1]
-    graded = int((labels != IGNORE_INDEX).sum())
-    return equals(graded, "count the labels that are not -100",
-                  f"the loss grades exactly the positions whose label is not -100: the {graded} selected ones.")
-
-
 def random_model_loss(tokenizer) -> Checker:
-    """Lesson 01: the cross-entropy of a model that gives every vocabulary entry the same probability."""
+    """Lesson 01 (predict): the cross-entropy of a model that gives every vocabulary entry the same probability."""
     size = len(tokenizer)
     return _close(math.log(size), 0.01,
                   "a uniform guess gives the right token probability 1/V; the loss is minus the log of that",
                   f"a uniform guess gives the right token probability 1/{size:,}, and the loss is "
-                  f"-ln(1/{size:,}) = ln {size:,} = {math.log(size):.2f}, whichever token is right.")
+                  f"-ln(1/{size:,}) = ln {size:,} = {math.log(size):.2f}, whichever token is right. The training "
+                  "plot of section 9 draws this line: a pre-trained model starts far below it.")
 
 
-def kept_tokens_reason() -> Checker:
-    """Lesson 01: why kept tokens are guessed far better than hidden ones (a multiple choice)."""
-    return choice("b", "abc", "look at the input at a kept position: what does the model see there?",
-                  "at a kept position the input already holds the right token, so even an untrained encoder "
-                  "scores well by copying what it sees; at a hidden position it sees only [MASK] or a random token.")
+def highest_loss_position() -> Checker:
+    """Lesson 01 (predict): which kind of position gets the highest average loss when every position is graded."""
+    return choice("c", "abc", "which of the three has the model never been asked to predict in its pre-training?",
+                  "[PAD] is never the right answer in BERT's pre-training (padding is never graded, its label is "
+                  "-100), so the model gives [PAD] almost no probability and the loss there is huge. Hidden tokens "
+                  "come next: the model must guess them from context. Visible tokens are easiest: the answer is in "
+                  "the input.")
+
+
+def perplexity_without_kept() -> Checker:
+    """Lesson 01 (reason): how perplexity moves if the kept (selected but unchanged) tokens are left out of it."""
+    return choice("a", "abc", "at a kept position the answer is in the input: is its loss low or high?",
+                  "kept tokens are the easy ones (the answer is visible, accuracy about 0.8 against about 0.2 at "
+                  "hidden ones), so their loss is low and they pull the average loss, and its e^ (perplexity), "
+                  "down. Left out, perplexity rises: it would then grade only real guesses, like the accuracy.")
+
+
+def epochs_to_keep() -> Checker:
+    """Lesson 01 (reason): which epoch to keep when the held-out loss turns up while the training loss still falls."""
+    return choice("b", "abc", "which of the two losses tells you how the model does on text it has not trained on?",
+                  "the held-out loss is the model's score on text it never trained on; it was lowest after epoch 3. "
+                  "Afterwards the training loss still falls because the model memorises the training text "
+                  "(overfitting), which makes it worse on new text. Keep epoch 3: train 3 epochs, or save the model "
+                  "after each epoch and keep the best.")
 
 
 def first_sep_segment(encoding, tokenizer) -> Checker:
@@ -146,15 +156,6 @@ def sentence_count(text: str) -> Checker:
                   "abbreviation ('St.') and not at an ellipsis ('...'), which trails off inside a sentence.")
 
 
-def always_is_next_accuracy(pairs) -> Checker:
-    """Lesson 02: the NSP accuracy of a model that always answers IsNext (label 0), to 3 decimals."""
-    share = sum(p.label == 0 for p in pairs) / len(pairs)
-    # Half a unit of the third decimal: 0.5 is wrong when the share is 0.508, so counting is needed.
-    return _close(share, 0.0005, "count the pairs whose label is 0 and divide by the number of pairs (3 decimals)",
-                  f"always answering IsNext is right exactly on the IsNext pairs: {share:.3f} of these pairs, "
-                  "which is not exactly 0.5, so any NSP accuracy is read against this number.")
-
-
 def coin_flip_nsp_loss() -> Checker:
     """Lesson 02: the NSP loss (cross-entropy) of a model that gives IsNext and NotNext 50% each, to 3 decimals."""
     return _close(math.log(2), 0.0005, "the right answer gets probability 0.5; the loss is minus the log of that",
@@ -169,14 +170,49 @@ def nsp_cue_fix() -> Checker:
                   "says nothing about the label. More pairs or fewer NotNext pairs leave the cue in place.")
 
 
-def nsp_hard_reason() -> Checker:
-    """Lesson 03: why NSP accuracy can stay at chance, or fall, while the MLM scores improve."""
-    return choice("c", "abc", "compare where a NotNext B comes from here and in BERT's original corpus")
+def confidently_wrong() -> Checker:
+    """Lesson 02 (reason): how an NSP loss above ln 2 goes with an accuracy no worse than chance."""
+    return choice("a", "abc", "accuracy asks only which side of 0.5 the model is on; what does the loss ask?",
+                  "accuracy only asks which side of 0.5 the model is on, the loss how much probability it gave the "
+                  "right answer: a wrong answer given with 0.7 costs -ln 0.3 = 1.20, a right one with 0.7 only "
+                  "-ln 0.7 = 0.36. Confident and right half the time averages 0.78, above ln 2 = 0.693.")
+
+
+def loss_without_nsp_label() -> Checker:
+    """Lesson 03 (predict): what BertForPreTraining returns as its loss when next_sentence_label is left out."""
+    return choice("b", "abc", "the model's loss is the sum of two games' losses: what can it add up with one missing?",
+                  "BertForPreTraining adds up a loss only when it has both labels; with one missing it returns "
+                  "loss=None, silently, and a script fails one line later at loss.backward().")
+
+
+def padding_source() -> Checker:
+    """Lesson 03 (reason): where most of the padding left by per-batch padding comes from."""
+    return choice("b", "abc", "how does a pair end when the next whole sentence does not fit?",
+                  "a pair takes whole sentences only, so it stops short of MAX_LENGTH when the next sentence does "
+                  "not fit, and the batch pads it up to its longest pair; without any short pairs the share of "
+                  "padding stays about the same, as the next cell shows.")
 
 
 def from_scratch_prediction() -> Checker:
-    """Lesson 03: which model has the lower held-out perplexity after the same short training."""
-    return choice("b", "abc", "which model starts the race already knowing English?")
+    """Lesson 03 (predict): which model has the lower held-out perplexity after the same short training."""
+    return choice("b", "abc", "which model starts the race already knowing English?",
+                  "the pre-trained model starts with English learned elsewhere (its MLM loss starts far below "
+                  "ln(vocabulary), where a random model's starts), so the same steps go to what is new in this text; "
+                  "a random model spends them learning which tokens are common.")
+
+
+def trainer_vs_loop() -> Checker:
+    """Lesson 03 (predict): how Trainer's held-out scores compare with the written-out loop's, same settings."""
+    return choice("b", "abc", "the settings are the same, but who decides which pairs form each batch?",
+                  "Trainer shuffles the pairs with its own sampler, so batches, masks and dropout differ: another "
+                  "sample of the same training, close to the loop's result but not equal to it.")
+
+
+def nsp_hard_reason() -> Checker:
+    """Lesson 03 (reason): why NSP accuracy can stay at chance, or fall, while the MLM scores improve."""
+    return choice("c", "abc", "compare where a NotNext B comes from here and in BERT's original corpus",
+                  "with NotNext B from the same book there is little to tell the labels apart, so the model leans "
+                  "to one label and scores about that label's share of the held-out pairs, which can be below 0.5.")
 
 
 def padding_to(length: int, feature) -> Checker:
@@ -185,5 +221,41 @@ def padding_to(length: int, feature) -> Checker:
 
 
 def pairs_when_length_doubles() -> Checker:
-    """Lesson 04: how the number of NSP pairs changes when MAX_LENGTH doubles (segments fill the length)."""
-    return choice("b", "abc", "each pair is filled with whole sentences up to MAX_LENGTH: how many fit in a text?")
+    """Lesson 04 (predict): how the number of NSP pairs changes when MAX_LENGTH doubles (segments fill the length)."""
+    return choice("b", "abc", "each pair is filled with whole sentences up to MAX_LENGTH: how many fit in a text?",
+                  "each pair is filled with whole sentences up to MAX_LENGTH, so twice the length holds about twice "
+                  "the text per pair, and the same text gives about half as many pairs.")
+
+
+def accumulation_for_big_batch() -> Checker:
+    """Lesson 04 (reason): which pretrain.py options give each step the gradients of 32 pairs when a GPU fits 8."""
+    return choice("b", "abc", "which option adds up the gradients of several batches before a step (see --help)?",
+                  "--gradient-accumulation 4 adds up the gradients of 4 batches of 8 pairs before each optimizer "
+                  "step: the step sees 32 pairs, while the GPU holds only 8 at a time. --batch-size 32 would not "
+                  "fit, and more epochs change how long you train, not the batch.")
+
+
+def one_mask_one_token() -> Checker:
+    """Lesson 04 (reason): why fill-mask cannot give back a word the tokenizer splits into several pieces."""
+    return choice("b", "abc", "how many tokens does one [MASK] stand for?",
+                  "one [MASK] is one token, and the MLM head predicts one token per position; a word of three "
+                  "WordPieces needs three [MASK]s, so behind one [MASK] the model can at best give a piece or another "
+                  "one-token word.")
+
+
+# Lesson 05
+
+def replay_forgetting() -> Checker:
+    """Lesson 05 (predict): where a model adapted with some original-domain text mixed back in ends up on it."""
+    return choice("b", "abc", "the replay model spends most steps on the new text and some on the old: which end "
+                  "does each part pull it toward?",
+                  "replay spends part of the budget on the original text, so the model keeps more of it than a "
+                  "model adapted on the new text alone, but most steps still go to the new text: it usually lands "
+                  "between the adapted and the starting model. Section 6 prints the three perplexities.")
+
+
+def random_weights_at_chance() -> Checker:
+    """Lesson 05 (reason): why random weights are at chance on the shuffled-words task but not on authorship."""
+    return choice("b", "abc", "what does an average of word vectors keep, and what do the two classes share?",
+                  "an average of (even random) word vectors says which words a sentence holds, not their order; "
+                  "both classes hold the same words, so only a model that learned word order can tell them apart.")
