@@ -117,7 +117,8 @@ def plot_before_after(before: Mapping[str, float], after: Mapping[str, float],
         if fixed_scale:
             ax.set_ylim(0, 1)  # the whole scale: 0.06 must look small
         else:
-            ax.margins(y=0.3 if off_scale else 0.15)
+            # Room above the bars for the legend or the off-scale note, so neither covers a bar's value.
+            ax.margins(y=0.35 if off_scale or ax.get_legend() else 0.15)
         if off_scale:
             ax.text(0.5, 0.97, "\n".join(f"{label}: far above, off the scale" for label in off_scale),
                     transform=ax.transAxes, ha="center", va="top", fontsize=8, color="#D55E00")
