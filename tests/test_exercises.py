@@ -91,8 +91,9 @@ MULTIPLE_CHOICES = [exercises.highest_loss_position, exercises.perplexity_withou
 def test_multiple_choice(capsys, make):
     right = next(letter for letter in "abc" if make()(letter) is None)
     assert sum(make()(letter) is None for letter in "abc") == 1, "exactly one letter is right"
-    assert "Correct" in verdict(capsys, f" {right.upper()} ", make())
-    assert "\u2718" in verdict(capsys, next(letter for letter in "abc" if letter != right), make())
+    assert verdict(capsys, f" {right.upper()} ", make()) == f"\u2714 Correct! {make().why}\n"
+    wrong = verdict(capsys, next(letter for letter in "abc" if letter != right), make())
+    assert wrong.startswith("\u2718") and (not make().why or make().why not in wrong), "a wrong answer gets no reason"
     for malformed in (1, "d", "ab", ["a"]):
         out = verdict(capsys, malformed, make())
         assert out.startswith("\u2718") and "one letter in quotes" in out
