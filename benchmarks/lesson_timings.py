@@ -93,6 +93,8 @@ def _new_section(title: str) -> dict:
 def _add_prose(section: dict, text: str) -> None:
     """Count a piece of markdown into `section`: prose words, or exercise words (exercise text and model answers)."""
     prose, _, answer = text.partition(MODEL_ANSWER)
+    answer, _, after = answer.partition("</details>")
+    section["words"] += words(after)  # the lesson goes on after a model answer, in the same cell
     found = EXERCISE.search(prose)
     if found:  # an exercise's text is read during the exercise's own minutes
         section["exercises"] += [k if k in EXERCISE_MINUTES else "other" for _, k in EXERCISE.findall(prose)]
