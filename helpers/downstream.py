@@ -197,9 +197,9 @@ def fine_tune_correct(arm: Arm, task: Task, chosen: Sequence[int], seed: int,
     model.eval()
     hits = []
     with torch.no_grad():
-        for start in range(0, len(task.test_texts), 64):
-            batch = _encode(arm.tokenizer, task.test_texts[start:start + 64], settings.max_length, device)
-            hits.append(model(**batch).argmax(1).cpu() == torch.tensor(task.test_labels[start:start + 64]))
+        for start in range(0, len(task.test_texts), 128):
+            batch = _encode(arm.tokenizer, task.test_texts[start:start + 128], settings.max_length, device)
+            hits.append(model(**batch).argmax(1).cpu() == torch.tensor(task.test_labels[start:start + 128]))
     return torch.cat(hits).numpy()
 
 

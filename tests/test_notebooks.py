@@ -12,7 +12,7 @@ NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 def test_the_lessons_are_there():
     names = [p.name for p in NOTEBOOKS]
     for lesson in ("01_masked_language_modeling", "02_next_sentence_prediction", "03_pretraining_mlm_and_nsp",
-                   "04_your_own_text"):
+                   "04_your_own_text", "05_did_it_pay_off"):
         assert f"{lesson}.ipynb" in names
 
 
