@@ -1,4 +1,5 @@
-"""Time each lesson run top to bottom in quick mode, kernel start included (goal: under 90 s each on 2 cores).
+"""Time each lesson run top to bottom in quick mode, kernel start included (goal on 2 cores: 90 s; lesson 05, which
+runs a whole experiment, 150 s).
 
 Run: KIT_QUICK=1 python benchmarks/notebook_time.py [NOTEBOOK ...]. The last line printed is JSON.
 """
@@ -15,6 +16,7 @@ from nbclient import NotebookClient
 from helpers import REPO_ROOT
 
 GOAL_SECONDS = 90
+GOALS = {"05_did_it_pay_off": 150}  # lessons with a goal of their own
 
 
 def run_seconds(path: Path) -> float:
@@ -30,7 +32,9 @@ def main() -> None:
     os.environ.pop("MPLBACKEND", None)
     paths = [Path(p) for p in sys.argv[1:]] or sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
     seconds = {p.stem: round(run_seconds(p), 1) for p in paths}
-    print(json.dumps({"seconds": seconds, "goal_s": GOAL_SECONDS, "all_under_goal": max(seconds.values()) < GOAL_SECONDS}))
+    goals = {name: GOALS.get(name, GOAL_SECONDS) for name in seconds}
+    print(json.dumps({"seconds": seconds, "goal_s": goals,
+                      "all_under_goal": all(seconds[name] < goals[name] for name in seconds)}))
 
 
 if __name__ == "__main__":
