@@ -106,12 +106,13 @@ def _add_prose(section: dict, text: str) -> None:
 
 
 def sections(nb: nbformat.NotebookNode) -> list[dict]:
-    """Return the lesson's sections (split at '## ' headings) with their words, code cells, seconds and exercises."""
+    """Return the lesson's sections (split at '## ' and '### ' headings): words, code cells, seconds, exercises."""
     found = [_new_section("introduction")]
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            # A markdown cell may hold several '## ' headings (a summary, then the exercises): split it at each.
-            pieces = re.split(r"^## (.+)$", cell.source, flags=re.M)
+            # Sections and their subsections ('## ', '### '): a teacher may drop a subsection ('can be homework').
+            # A markdown cell may hold several headings (a summary, then the exercises): split it at each.
+            pieces = re.split(r"^###? (.+)$", cell.source, flags=re.M)
             _add_prose(found[-1], pieces[0])
             for title, text in zip(pieces[1::2], pieces[2::2]):
                 found.append(_new_section(title.strip()))
