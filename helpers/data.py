@@ -32,6 +32,14 @@ def chunk_room(max_length: int) -> int:
     return max_length - 2
 
 
+def pair_room(max_length: int) -> int:
+    """Return how many text tokens one pair of `max_length` holds for A and B together: all but [CLS] and two [SEP]."""
+    if max_length < 5:
+        raise ValueError(f"max_length must leave room for [CLS], two [SEP] and a token of each sentence, "
+                         f"got {max_length}")
+    return max_length - 3
+
+
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
@@ -47,9 +55,9 @@ class MLMCollator:
     `pad_to_multiple_of` (64 in scripts/pretrain.py) rounds the padded length up, so a GPU sees a few shapes only.
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15, *, strategy: str = "bert",
+    def __init__(self, tokenizer, mask_rate: float = 0.15, *, strategy: str = "bert",
                  whole_word: bool = False, seed: int | None = None, pad_to_multiple_of: int | None = None):
-        self.tokenizer, self.mlm_probability = tokenizer, mlm_probability
+        self.tokenizer, self.mask_rate = tokenizer, mask_rate
         self.strategy, self.whole_word = strategy, whole_word
         self.generator = as_generator(seed)
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -61,24 +69,24 @@ class MLMCollator:
     def mask(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Return the padded batch with its input_ids masked and the MLM labels added."""
         batch["input_ids"], batch["labels"] = mask_tokens(
-            batch["input_ids"], self.tokenizer, self.mlm_probability, strategy=self.strategy,
+            batch["input_ids"], self.tokenizer, self.mask_rate, strategy=self.strategy,
             whole_word=self.whole_word, attention_mask=batch["attention_mask"], generator=self.generator,
         )
         return batch
 
 
 class NSPCollator:
-    """Pad encoded pairs to the longest in the batch; the pair labels go under `label_key`.
+    """Pad encoded pairs to the longest in the batch and add their pair labels as `next_sentence_label`.
 
-    BertForNextSentencePrediction takes them as 'labels', BertForPreTraining as 'next_sentence_label'.
+    The loss functions of helpers.training read the labels from the batch; the model only gets its inputs.
     """
 
-    def __init__(self, tokenizer, label_key: str = "labels", pad_to_multiple_of: int | None = None):
-        self.tokenizer, self.label_key, self.pad_to_multiple_of = tokenizer, label_key, pad_to_multiple_of
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
+        self.tokenizer, self.pad_to_multiple_of = tokenizer, pad_to_multiple_of
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.tokenizer, self.pad_to_multiple_of)
-        batch[self.label_key] = torch.tensor([f["next_sentence_label"] for f in features])
+        batch["next_sentence_label"] = torch.tensor([f["next_sentence_label"] for f in features])
         return batch
 
 
@@ -86,7 +94,7 @@ class PretrainingCollator(MLMCollator):
     """Pad encoded pairs, mask them afresh (MLM) and add their next_sentence_label (NSP): BertForPreTraining's input."""
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        return self.mask(NSPCollator(self.tokenizer, "next_sentence_label", self.pad_to_multiple_of)(features))
+        return self.mask(NSPCollator(self.tokenizer, self.pad_to_multiple_of)(features))
 
 
 def fixed_batches(examples: Sequence, collate_fn, batch_size: int) -> list[dict[str, torch.Tensor]]:

@@ -29,11 +29,11 @@ def word_start_mask(input_ids: torch.Tensor, tokenizer) -> torch.Tensor:
 
 
 def _select_whole_words(candidates: torch.Tensor, word_starts: torch.Tensor, draws: torch.Tensor,
-                        probability: float) -> torch.Tensor:
+                        mask_rate: float) -> torch.Tensor:
     """Return a selection in which every piece of a word is chosen together with the word's first piece."""
     # Number the words along each row: a word's pieces share the id of the word's first piece.
     word_ids = torch.cumsum(word_starts.long(), dim=-1)
-    chosen_word = (draws < probability) & word_starts & candidates
+    chosen_word = (draws < mask_rate) & word_starts & candidates
     # Spread each chosen first piece to the rest of its word by looking up its word id.
     row_chosen = torch.zeros(word_ids.shape[0], int(word_ids.max()) + 2, dtype=torch.bool)
     row_chosen.scatter_(1, word_ids * chosen_word, chosen_word)
@@ -44,7 +44,7 @@ def _select_whole_words(candidates: torch.Tensor, word_starts: torch.Tensor, dra
 def mask_tokens(
     input_ids: torch.Tensor,
     tokenizer,
-    mlm_probability: float = 0.15,
+    mask_rate: float = 0.15,
     *,
     strategy: str = "bert",
     whole_word: bool = False,
@@ -53,12 +53,15 @@ def mask_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (masked_input_ids, labels): new tensors; labels are -100 wherever nothing is to be predicted.
 
+    `mask_rate` is the share of ordinary tokens selected for prediction (transformers' collator calls it
+    mlm_probability).
+
     strategy="bert": of the selected tokens 80% become [MASK], 10% a random token, 10% stay unchanged.
     strategy="mask": every selected token becomes [MASK].
     Special tokens and padding (attention_mask == 0) are never selected.
     """
-    if not 0 < mlm_probability <= 1:
-        raise ValueError(f"mlm_probability (the mask rate) must be in (0, 1], got {mlm_probability}")
+    if not 0 < mask_rate <= 1:
+        raise ValueError(f"mask_rate must be in (0, 1], got {mask_rate}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if tokenizer.mask_token_id is None:
@@ -76,9 +79,9 @@ def mask_tokens(
     # The same draws, in the same order, as the hand-made masking of lesson 01, so the two agree exactly.
     draws = torch.rand(ids.shape, generator=generator)
     if whole_word:
-        selected = _select_whole_words(candidates, word_start_mask(ids, tokenizer), draws, mlm_probability)
+        selected = _select_whole_words(candidates, word_start_mask(ids, tokenizer), draws, mask_rate)
     else:
-        selected = (draws < mlm_probability) & candidates
+        selected = (draws < mask_rate) & candidates
 
     labels = torch.where(selected, ids, torch.full_like(ids, IGNORE_INDEX))
     masked = ids.clone()

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from .data import MODEL_INPUTS
 from .masking import IGNORE_INDEX
 
 History = list[dict[str, float]]
@@ -78,9 +79,22 @@ def nsp_logits(outputs) -> torch.Tensor:
     return outputs.seq_relationship_logits if hasattr(outputs, "seq_relationship_logits") else outputs.logits
 
 
-def model_loss(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return {'loss': the loss the model computed itself}."""
-    return {"loss": outputs.loss}
+def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return what the model reads (input_ids, token_type_ids, attention_mask): the labels stay with the loss."""
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+
+def mlm_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return the MLM loss of BertForMaskedLM or BertForPreTraining on the batch's `labels`: {'loss', 'mlm'}."""
+    mlm = mlm_loss(mlm_logits(outputs), batch["labels"])
+    return {"loss": mlm, "mlm": mlm}
+
+
+def nsp_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return the NSP loss of BertForNextSentencePrediction or BertForPreTraining on the batch's
+    `next_sentence_label`: {'loss', 'nsp'}."""
+    nsp = nsp_loss(nsp_logits(outputs), batch["next_sentence_label"])
+    return {"loss": nsp, "nsp": nsp}
 
 
 def pretraining_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -140,12 +154,16 @@ def train(
     max_grad_norm: float = 1.0,
     device: torch.device | None = None,
     mixed_precision: bool = True,
-    loss_fn: Callable = model_loss,
+    loss_fn: Callable = mlm_losses,
     callback: Callable[[History], None] | None = None,
     callback_every: int = 10,
     max_steps: int | None = None,
 ) -> History:
     """Train `model` on the batches of `loader`; return one dict a step (loss parts, lr, tokens, seconds).
+
+    The model gets only its inputs; `loss_fn(outputs, batch)` scores its outputs against the batch's labels and
+    returns {'loss': what is minimised, ...its parts}: `mlm_losses` (the default), `nsp_losses` or
+    `pretraining_losses`.
 
     Prints one line with the time the whole run will take once a few steps are timed. `max_steps` and the
     environment variable KIT_MAX_STEPS cap the number of steps; the learning-rate schedule is planned on the cap.
@@ -166,7 +184,7 @@ def train(
             batch = to_device(batch, device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                losses = loss_fn(model(**batch), batch)
+                losses = loss_fn(model(**model_inputs(batch)), batch)
             scaler.scale(losses["loss"]).backward()
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -204,7 +222,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
              device: torch.device | None = None) -> dict[str, float]:
     """Return held-out scores: masked-token accuracy and perplexity (MLM), NSP accuracy, or all of them.
 
-    Token-level labels (batch['labels'] of 2 dims) are scored as MLM, pair labels as NSP. `masked_accuracy` counts
+    A batch's `labels` (one per token) are scored as MLM, its `next_sentence_label` as NSP. `masked_accuracy` counts
     only the positions whose token was hidden ([MASK] or a random token): at the 10% of picks left unchanged the
     model can copy the answer from its input, so those are reported apart as `kept_accuracy`.
     """
@@ -214,10 +232,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
                 nsp_loss=0.0, nsp_correct=0, nsp_n=0)
     for batch in batches:
         batch = to_device(batch, device)
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "next_sentence_label")}
-        out = model(**inputs)
-        token_labels = batch.get("labels") if batch.get("labels") is not None and batch["labels"].dim() == 2 else None
-        pair_labels = batch.get("next_sentence_label", batch.get("labels") if token_labels is None else None)
+        out = model(**model_inputs(batch))
+        token_labels, pair_labels = batch.get("labels"), batch.get("next_sentence_label")
         if token_labels is not None:
             logits = mlm_logits(out)
             scored = token_labels != IGNORE_INDEX
@@ -281,7 +297,7 @@ def mlm_baseline(train_examples: Iterable, batches: Iterable[Mapping[str, torch.
 
 def nsp_baselines(batches: Iterable[Mapping[str, torch.Tensor]]) -> dict[str, float]:
     """Return the NSP accuracy of answering always IsNext and always NotNext on these batches."""
-    labels = torch.cat([b.get("next_sentence_label", b.get("labels")).reshape(-1) for b in batches])
+    labels = torch.cat([b["next_sentence_label"].reshape(-1) for b in batches])
     is_next = float((labels == 0).float().mean())
     return {"always_is_next": is_next, "always_not_next": 1 - is_next}
 

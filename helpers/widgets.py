@@ -76,10 +76,10 @@ def render_masked_tokens(input_ids: Sequence[int] | torch.Tensor, masked_ids: Se
     return STYLE + legend + summary + '<div class="kit-tokens">' + "".join(cols) + "</div>"
 
 
-def mask_explorer(text: str, tokenizer, rate: float = 0.15, seed: int = 0) -> widgets.VBox:
+def mask_explorer(text: str, tokenizer, mask_rate: float = 0.15, seed: int = 0) -> widgets.VBox:
     """Return a widget: a mask-rate slider, 80/10/10 and whole-word toggles, a seed, and the masked text."""
     input_ids = tokenizer(text, truncation=True, max_length=512, return_tensors="pt")["input_ids"][0]
-    slider = widgets.FloatSlider(value=rate, min=0.05, max=1.0, step=0.05, description="mask rate",
+    slider = widgets.FloatSlider(value=mask_rate, min=0.05, max=1.0, step=0.05, description="mask rate",
                                  readout_format=".2f", continuous_update=True)
     bert_rule = widgets.Checkbox(value=True, description="80/10/10 rule", indent=False)
     whole_word = widgets.Checkbox(value=False, description="whole words", indent=False)

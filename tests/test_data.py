@@ -12,6 +12,7 @@ from helpers.data import (
     length_grouped_batches,
     make_loader,
     pad_fraction,
+    pair_room,
 )
 from helpers.masking import IGNORE_INDEX
 from helpers.nsp import encode_pairs, make_nsp_pairs
@@ -41,6 +42,25 @@ def test_chunking_splits_long_paragraphs_only(tokenizer, paragraphs):
 def test_chunking_needs_room_for_a_token(tokenizer, max_length):
     with pytest.raises(ValueError, match="max_length"):
         encode_paragraphs(["A short text."], tokenizer, max_length)
+
+
+def test_pair_room_leaves_out_cls_and_two_seps(tokenizer):
+    assert pair_room(128) == 125 and pair_room(5) == 2
+    pair = tokenizer("one two", "three", add_special_tokens=True)["input_ids"]
+    assert len(pair) - pair_room(len(pair)) == 3, "[CLS] A [SEP] B [SEP]: three tokens are not text"
+
+
+@pytest.mark.parametrize("max_length", [4, 3, 0])
+def test_pair_room_needs_a_token_of_each_sentence(max_length):
+    with pytest.raises(ValueError, match="max_length must leave room for \\[CLS\\], two \\[SEP\\]"):
+        pair_room(max_length)
+
+
+def test_mlm_collator_takes_the_mask_rate_by_position_or_name(tokenizer, paragraphs):
+    examples = encode_paragraphs(paragraphs[:8], tokenizer, 64)
+    by_name = MLMCollator(tokenizer, mask_rate=0.3, seed=0)
+    assert by_name.mask_rate == 0.3
+    assert torch.equal(by_name(examples)["labels"], MLMCollator(tokenizer, 0.3, seed=0)(examples)["labels"])
 
 
 def test_collator_pads_per_batch_and_masks_afresh_each_call(tokenizer, paragraphs):
@@ -90,7 +110,8 @@ def test_pair_collators(tokenizer, paragraphs):
     pairs = make_nsp_pairs(paragraphs[:40], seed=0)
     features = encode_pairs(pairs[:6], tokenizer, 64)
     nsp = NSPCollator(tokenizer)(features)
-    assert nsp["labels"].tolist() == [p.label for p in pairs[:6]]
+    assert nsp["next_sentence_label"].tolist() == [p.label for p in pairs[:6]]
+    assert "labels" not in nsp, "one key for the pair labels: next_sentence_label"
     assert nsp["token_type_ids"].shape == nsp["input_ids"].shape
     both = PretrainingCollator(tokenizer, 0.15, seed=0)(features)
     assert both["next_sentence_label"].tolist() == [p.label for p in pairs[:6]]

@@ -60,13 +60,13 @@ def expected_autocast_dtype() -> torch.dtype:
 
 def train_and_record_dtype(model, loader, **kwargs) -> tuple[list, set]:
     """Return train()'s history and the dtypes of the logits seen in training (the autocast dtype at work)."""
-    from helpers.training import model_loss, train
+    from helpers.training import mlm_losses, train
 
     seen = set()
 
     def loss_fn(outputs, batch):
         seen.add(outputs.logits.dtype)
-        return model_loss(outputs, batch)
+        return mlm_losses(outputs, batch)
 
     return train(model, loader, loss_fn=loss_fn, **kwargs), seen
 

@@ -43,13 +43,15 @@ def test_one_dimensional_input_gives_one_dimensional_output(tokenizer):
     masked, labels = mask_tokens(ids, tokenizer, 1.0, strategy="mask")
     assert masked.shape == labels.shape == ids.shape
     ordinary = ~special_tokens_mask(ids, tokenizer)
-    assert (masked[ordinary] == tokenizer.mask_token_id).all(), "rate 1.0 selects every ordinary token"
+    assert (masked[ordinary] == tokenizer.mask_token_id).all(), "mask rate 1.0 selects every ordinary token"
 
 
-@pytest.mark.parametrize("rate", [0.0, -0.1, 1.01, float("nan")])
-def test_rate_outside_zero_one_is_a_value_error(tokenizer, rate):
-    with pytest.raises(ValueError, match=r"\(0, 1\]"):
-        mask_tokens(torch.tensor([[5, 6, 7]]), tokenizer, rate)
+@pytest.mark.parametrize("mask_rate", [0.0, -0.1, 1.01, float("nan")])
+def test_mask_rate_outside_zero_one_is_a_value_error(tokenizer, mask_rate):
+    with pytest.raises(ValueError, match=r"mask_rate must be in \(0, 1\]"):
+        mask_tokens(torch.tensor([[5, 6, 7]]), tokenizer, mask_rate)
+    with pytest.raises(ValueError, match=r"mask_rate must be in \(0, 1\]"):
+        mask_tokens(torch.tensor([[5, 6, 7]]), tokenizer, mask_rate=mask_rate)
 
 
 def test_unknown_strategy_is_a_value_error(tokenizer):

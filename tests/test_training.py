@@ -4,13 +4,16 @@ import re
 import pytest
 import torch
 
-from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches, make_loader
+from helpers.data import MLMCollator, NSPCollator, PretrainingCollator, encode_paragraphs, fixed_batches, make_loader
 from helpers.models import load_model
 from helpers.nsp import encode_pairs, make_nsp_pairs
 from helpers.training import (
     autocast_dtype,
     evaluate,
     is_next_probability,
+    mlm_losses,
+    nsp_baselines,
+    nsp_losses,
     planned_steps,
     pretraining_losses,
     time_estimate,
@@ -53,6 +56,21 @@ def test_pretraining_losses_add_up_to_the_models_loss(tokenizer, paragraphs, pre
     assert parts["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
     scores = evaluate(pretraining_model, [batch])
     assert {"masked_accuracy", "perplexity", "nsp_accuracy"} <= scores.keys()
+
+
+def test_nsp_model_trains_on_next_sentence_label_with_nsp_losses(tokenizer, paragraphs):
+    torch.manual_seed(0)
+    _, model = load_model("nsp", verbose=False)
+    features = encode_pairs(make_nsp_pairs(paragraphs[:40], seed=0), tokenizer, 64)
+    batches = fixed_batches(features, NSPCollator(tokenizer), 8)
+    out = model(**{k: v for k, v in batches[0].items() if k != "next_sentence_label"},
+                labels=batches[0]["next_sentence_label"])
+    assert nsp_losses(out, batches[0])["loss"].item() == pytest.approx(out.loss.item(), rel=1e-6), "the model's own loss"
+    history = train(model, batches, lr=1e-4, max_steps=2, loss_fn=nsp_losses, device=torch.device("cpu"))
+    assert {"loss", "nsp"} <= history[0].keys() and history[0]["loss"] == history[0]["nsp"]
+    scores = evaluate(model, batches)
+    assert scores["pairs"] == len(features) and "masked_accuracy" not in scores
+    assert sum(nsp_baselines(batches).values()) == pytest.approx(1.0)
 
 
 def test_top_predictions_needs_a_mask(tokenizer, pretraining_model):
@@ -99,7 +117,7 @@ def test_a_step_the_loss_scaler_skips_does_not_advance_the_schedule(tokenizer, p
     weights = []
 
     def poisoned_at_step_3(outputs, batch):
-        return {"loss": outputs.loss * (math.inf if len(weights) == 2 else 1.0)}
+        return {"loss": mlm_losses(outputs, batch)["loss"] * (math.inf if len(weights) == 2 else 1.0)}
 
     def snapshot(history):
         weights.append(model.bert.embeddings.word_embeddings.weight.detach().clone())

@@ -34,7 +34,7 @@ def test_render_masked_tokens_marks_every_kind_with_ids_on_hover(tokenizer, para
 
 
 def test_mask_explorer_reacts_to_its_controls(tokenizer, paragraphs):
-    box = mask_explorer(paragraphs[5], tokenizer, rate=0.15, seed=0)
+    box = mask_explorer(paragraphs[5], tokenizer, mask_rate=0.15, seed=0)
     slider, bert_rule, whole_word = box.children[0].children
     view = box.children[2]
     low = count(view.value)[0]

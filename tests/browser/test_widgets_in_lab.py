@@ -59,10 +59,10 @@ def assert_no_widget_errors(page) -> None:
     assert not page.errors, f"JavaScript errors on the page: {page.errors}"
 
 
-def masked_count(tokenizer, text: str, rate: float, strategy: str, whole_word: bool, seed: int = 0) -> str:
+def masked_count(tokenizer, text: str, mask_rate: float, strategy: str, whole_word: bool, seed: int = 0) -> str:
     """Return the count line the explorer must show for these settings, computed here with the same helper."""
     ids = tokenizer(text, truncation=True, max_length=512, return_tensors="pt")["input_ids"][0]
-    _, labels = mask_tokens(ids, tokenizer, rate, strategy=strategy, whole_word=whole_word, generator=seed)
+    _, labels = mask_tokens(ids, tokenizer, mask_rate, strategy=strategy, whole_word=whole_word, generator=seed)
     return f"masked: {int((labels != IGNORE_INDEX).sum())}/{len(ids) - 2}"
 
 
