@@ -1,11 +1,12 @@
-"""Read a text file into paragraphs, split paragraphs into sentences, split a corpus for evaluation."""
+"""Read a text file into paragraphs (in blocks, for a text of any size), split them into sentences, split a corpus."""
 
 from __future__ import annotations
 
+import codecs
 import random
 import re
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -38,30 +39,109 @@ def refuse_non_text(path: Path, head: bytes) -> None:
         raise CorpusError(f"{path} looks like a binary file (it contains NUL bytes), not plain text.")
 
 
-def read_text(path: str | Path) -> str:
-    """Return the text of a UTF-8 file with its BOM dropped and line endings made '\\n'."""
+READ_BYTES = 1 << 20  # bytes read from a text at a time: memory stays flat for a text of any size
+STYLE_SAMPLE_CHARS = 4 << 20  # the paragraph style of a text is decided on its first 4 Mi characters
+
+
+def check_text_file(path: str | Path) -> int:
+    """Return the size in bytes of a file that can be read as text, or raise CorpusError saying what to change."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
     if path.is_dir():
         raise CorpusError(f"{path} is a folder, not a text file.")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(8192)
     except OSError as exc:
         raise CorpusError(f"{path} could not be read: {exc.strerror}.") from exc
-    refuse_non_text(path, raw)
-    try:
-        text = raw.decode("utf-8-sig")  # utf-8-sig drops a BOM that Windows editors write
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start}). "
-            "Save it as UTF-8 (most editors offer this under 'Save as... / Encoding')."
-        ) from exc
-    if not raw:
+    if not head:
         raise CorpusError(f"{path} is empty: put some text in it, one paragraph per line or blank lines between.")
+    refuse_non_text(path, head)
+    return path.stat().st_size
+
+
+def only_whitespace(path: str | Path) -> CorpusError:
+    """Return the error for a text file that holds nothing but whitespace."""
+    return CorpusError(f"{path} holds only whitespace: put some text in it.")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Return the lines of `text`: '\\r\\n' and a lone '\\r' end a line as '\n' does (Windows, old Mac files)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def read_lines(path: str | Path, bar=None) -> Iterator[str]:
+    """Yield the lines of a UTF-8 file (its BOM dropped), read in blocks; `bar` (tqdm) counts the bytes read."""
+    path = Path(path)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    carry, offset, at_start = "", 0, True
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(READ_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                decoded = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+                    f"{offset - pending + exc.start}). Save it as UTF-8 (most editors offer this under "
+                    "'Save as... / Encoding')."
+                ) from exc
+            if at_start and decoded:  # drop a BOM that Windows editors write (what utf-8-sig does)
+                decoded, at_start = decoded.removeprefix("\ufeff"), False
+            text = carry + decoded
+            offset += len(raw)
+            if bar is not None:
+                bar.update(len(raw))
+            if not raw:
+                yield from _split_lines(text)
+                return
+            held = "\r" if text.endswith("\r") else ""  # it may be the first half of a '\r\n' cut by the block
+            lines = _split_lines(text[: len(text) - len(held)])
+            carry = lines.pop() + held
+            yield from lines
+
+
+def text_paragraphs(lines: Iterable[str], style: str) -> Iterator[str]:
+    """Yield the paragraphs of these lines: each non-blank line ('line'), or runs of lines between blank lines, joined."""
+    if style == "line":
+        yield from (s for s in (line.strip() for line in lines) if s)
+        return
+    if style != "blank-line":
+        raise ValueError(f"style must be 'auto', 'line' or 'blank-line', not {style!r}")
+    current: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            current.append(stripped)
+        elif current:  # a blank (or whitespace-only) line ends the paragraph
+            yield " ".join(current)
+            current = []
+    if current:
+        yield " ".join(current)
+
+
+def paragraph_style(path: str | Path, style: str = "auto") -> str:
+    """Return `style`, or for 'auto' the style detect_paragraph_style finds in the text's first 4 Mi characters."""
+    if style != "auto":
+        return style
+    sample, size = [], 0
+    for line in read_lines(path):
+        sample.append(line)
+        size += len(line) + 1
+        if size >= STYLE_SAMPLE_CHARS:
+            break
+    return detect_paragraph_style("\n".join(sample))
+
+
+def read_text(path: str | Path) -> str:
+    """Return the text of a UTF-8 file with its BOM dropped and line endings made '\\n' (checked: check_text_file)."""
+    check_text_file(path)
+    text = "\n".join(read_lines(path))
     if not text.strip():
-        raise CorpusError(f"{path} holds only whitespace: put some text in it.")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        raise only_whitespace(path)
+    return text
 
 
 def detect_paragraph_style(text: str) -> str:
@@ -78,14 +158,7 @@ def split_paragraphs(text: str, style: str = "auto") -> list[str]:
     """Return the paragraphs of a text: one per line, or blank-line separated blocks with lines joined."""
     if style == "auto":
         style = detect_paragraph_style(text)
-    if style == "blank-line":
-        blocks = re.split(r"\n\s*\n", text)
-        paragraphs = [" ".join(ln.strip() for ln in b.split("\n") if ln.strip()) for b in blocks]
-    elif style == "line":
-        paragraphs = [ln.strip() for ln in text.split("\n")]
-    else:
-        raise ValueError(f"style must be 'auto', 'line' or 'blank-line', not {style!r}")
-    return [p for p in paragraphs if p]
+    return list(text_paragraphs(_split_lines(text), style))
 
 
 def read_paragraphs(path: str | Path, style: str = "auto") -> list[str]:

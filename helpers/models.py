@@ -146,7 +146,7 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def _source(name: str | None) -> tuple[str, bool]:
+def model_source(name: str | None) -> tuple[str, bool]:
     """Return (what to pass to from_pretrained, cache only?): `name` if given, else the run mode's model."""
     if name is not None:
         return str(name), _env_flag("HF_HUB_OFFLINE")
@@ -156,7 +156,7 @@ def _source(name: str | None) -> tuple[str, bool]:
 
 def load_tokenizer(name: str | None = None):
     """Return the tokenizer of `name` (a Hub name or a folder), or of the run mode's model."""
-    source, offline = _source(name)
+    source, offline = model_source(name)
     with quiet_transformers():
         return AutoTokenizer.from_pretrained(source, local_files_only=offline)
 
@@ -167,7 +167,7 @@ def load_model(task: str, name: str | None = None, *, verbose: bool = True):
         raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
     if verbose and name is None:
         announce_mode()
-    source, offline = _source(name)
+    source, offline = model_source(name)
     # The checkpoints hold both heads (MLM and NSP): the report that the unused one was skipped is expected.
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)

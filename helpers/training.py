@@ -109,13 +109,16 @@ def masked_pretraining_losses(model: torch.nn.Module, batch: Mapping[str, torch.
 
     The MLM head turns a vector into one score per vocabulary entry: the largest matrix product in a small BERT.
     Only the ~15% masked positions are graded, so computing the other 85% would be wasted work (BERT's own
-    code gathers the masked positions first too). The losses are the same as `pretraining_losses`.
+    code gathers the masked positions first too). The losses are the same as `pretraining_losses`. A batch
+    without `next_sentence_label` (MLM-only training, a BertForMaskedLM too) gives {'loss', 'mlm'}.
     """
     inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in batch}
-    sequence, pooled = model.bert(**inputs)[:2]
+    outputs = model.bert(**inputs)
     chosen = batch["labels"] != IGNORE_INDEX
-    mlm = mlm_loss(model.cls.predictions(sequence[chosen]), batch["labels"][chosen])
-    nsp = nsp_loss(model.cls.seq_relationship(pooled), batch["next_sentence_label"])
+    mlm = mlm_loss(model.cls.predictions(outputs[0][chosen]), batch["labels"][chosen])
+    if "next_sentence_label" not in batch:
+        return {"loss": mlm, "mlm": mlm}
+    nsp = nsp_loss(model.cls.seq_relationship(outputs[1]), batch["next_sentence_label"])
     return {"loss": mlm + nsp, "mlm": mlm, "nsp": nsp}
 
 

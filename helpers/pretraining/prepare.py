@@ -1,4 +1,4 @@
-"""Prepare a large text for pre-training once: token ids on disk, NSP pairs as indices, a Dataset over both.
+"""Prepare a large text for pre-training once: token ids on disk, NSP pairs as indices, Datasets over them.
 
 The lessons hold a text in memory as Python lists; a text of hundreds of megabytes does not fit that way. Here the
 text is read in blocks, its sentences tokenized in batches and written as flat arrays (.npy files) in a cache
@@ -10,11 +10,11 @@ Files of a prepared text (`<cache>/<key>/`): tokens.npy (token ids of every sent
 offsets.npy (where each sentence starts, plus the end), paragraph.npy (the paragraph of each sentence) and
 manifest.json; under pairs-<key>/, one folder per side of the held-out split with the same three arrays for its
 sentences and pairs.npy (rows: start and end of A, start and end of B in that side's tokens.npy, the label).
+MLM-only training needs no pairs: `WindowDataset` cuts a side's tokens.npy into contiguous windows.
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import os
@@ -31,15 +31,16 @@ from filelock import FileLock
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from .checkpoints import file_sha256
-from .corpus import CorpusError, detect_paragraph_style, refuse_non_text, split_held_out, split_sentences
-from .nsp import segment_spans, with_special_tokens
+from ..corpus import (CorpusError, check_text_file, only_whitespace, paragraph_style, read_lines, split_held_out,
+                      split_sentences, text_paragraphs)
+from ..data import chunk_room
+from ..nsp import segment_spans, with_special_tokens
+from .config import OBJECTIVES
+from .run import file_sha256
 
 FORMAT_VERSION = 1  # bump when the files or the recipe change: older cache folders are then not reused
 CACHE_ENV = "KIT_DATA_CACHE"
-READ_BYTES = 1 << 20  # bytes read from the text at a time
 BLOCK_CHARS = 1 << 20  # characters of paragraphs tokenized in one call
-STYLE_SAMPLE_BYTES = 4 << 20  # the paragraph style of a text is decided on its first 4 MiB
 SENTENCE_BLOCK = 1 << 20  # sentences copied at a time when the held-out split is written
 
 
@@ -48,83 +49,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "bert-pretraining-kit" / "prepared")
 
 
-# --- reading a text in blocks ------------------------------------------------------------------------------------
-
-
-def check_text_file(path: Path) -> int:
-    """Return the size in bytes of a text file that can be read, or raise an error saying what is wrong with it."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file. Check the path (it is relative to {Path.cwd()}).")
-    if path.is_dir():
-        raise CorpusError(f"{path} is a folder, not a text file.")
-    with open(path, "rb") as f:
-        head = f.read(8192)
-    if not head:
-        raise CorpusError(f"{path} is empty: put some text in it, one paragraph per line or blank lines between.")
-    refuse_non_text(path, head)
-    return path.stat().st_size
-
-
-def read_lines(path: Path, bar: tqdm | None = None) -> Iterator[str]:
-    """Yield the lines of a UTF-8 file as read_text would split them ('\\r\\n' and '\\r' end lines too), in blocks."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    carry, offset, at_start = "", 0, True
-    with open(path, "rb") as f:
-        while True:
-            raw = f.read(READ_BYTES)
-            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
-            try:
-                decoded = decoder.decode(raw, final=not raw)
-                if at_start and decoded:  # drop a BOM that Windows editors write (what utf-8-sig does)
-                    decoded, at_start = decoded.removeprefix("\ufeff"), False
-                text = carry + decoded
-            except UnicodeDecodeError as exc:
-                raise CorpusError(
-                    f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
-                    f"{offset - pending + exc.start}). Save it as UTF-8 (most editors offer this under "
-                    "'Save as... / Encoding')."
-                ) from exc
-            offset += len(raw)
-            if bar is not None:
-                bar.update(len(raw))
-            if not raw:
-                yield from text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-                return
-            held = "\r" if text.endswith("\r") else ""  # it may be the first half of a '\r\n' cut by the block
-            lines = text[: len(text) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
-            carry = lines.pop() + held
-            yield from lines
-
-
-def text_paragraphs(lines: Iterable[str], style: str) -> Iterator[str]:
-    """Yield the paragraphs that helpers.corpus.split_paragraphs gives for a text made of these lines."""
-    if style == "line":
-        yield from (s for s in (line.strip() for line in lines) if s)
-        return
-    if style != "blank-line":
-        raise ValueError(f"style must be 'auto', 'line' or 'blank-line', not {style!r}")
-    current: list[str] = []
-    for line in lines:
-        stripped = line.strip()
-        if stripped:
-            current.append(stripped)
-        elif current:  # a blank (or whitespace-only) line ends the paragraph
-            yield " ".join(current)
-            current = []
-    if current:
-        yield " ".join(current)
-
-
-def paragraph_style(path: Path, style: str = "auto") -> str:
-    """Return `style`, or for 'auto' the style detect_paragraph_style finds in the text's first 4 MiB."""
-    if style != "auto":
-        return style
-    with open(path, "rb") as f:
-        head = f.read(STYLE_SAMPLE_BYTES)
-    sample = head.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-    if len(head) == STYLE_SAMPLE_BYTES:
-        sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
-    return detect_paragraph_style(sample)
+# --- tokenizing into flat arrays ---------------------------------------------------------------------------------
 
 
 def paragraph_blocks(paragraphs: Iterable[str], block_chars: int = BLOCK_CHARS) -> Iterator[list[str]]:
@@ -138,9 +63,6 @@ def paragraph_blocks(paragraphs: Iterable[str], block_chars: int = BLOCK_CHARS) 
             block, size = [], 0
     if block:
         yield block
-
-
-# --- tokenizing into flat arrays ---------------------------------------------------------------------------------
 
 
 class EncodedBlock(NamedTuple):
@@ -252,7 +174,7 @@ def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: boo
     for writer in (tokens, offsets, paragraph):
         writer.close()
     if not n_paragraphs:
-        raise CorpusError(f"{path} holds only whitespace: put some text in it.")
+        raise only_whitespace(path)
     return {"paragraphs": n_paragraphs, "sentences": paragraph.count, "tokens": n_tokens, "unknown_tokens": unknown,
             "dtype": dtype.name}
 
@@ -334,14 +256,38 @@ class PairDataset(torch.utils.data.Dataset):
                 "next_sentence_label": label}
 
 
+class WindowDataset(torch.utils.data.Dataset):
+    """MLM-only examples of a prepared text: [CLS] window [SEP], the windows cut one after the other from tokens.npy.
+
+    The sentences and paragraphs of a side run on as one stream (as RoBERTa read its text), cut every
+    max_length - 2 tokens: every token is in exactly one window, and only the last window may be shorter.
+    """
+
+    def __init__(self, folder: Path, tokenizer, max_length: int):
+        self.tokenizer, self.room = tokenizer, chunk_room(max_length)
+        self.tokens = NpyReader(Path(folder) / "tokens.npy")
+        n = len(self.tokens)
+        self.lengths = np.full(-(-n // self.room), self.room + 2, dtype=np.int64)
+        if n % self.room:
+            self.lengths[-1] = n % self.room + 2
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: int) -> dict:
+        start = index * self.room
+        ids = self.tokens.read(start, min(start + self.room, len(self.tokens))).tolist()
+        return with_special_tokens(self.tokenizer, ids)
+
+
 # --- putting it together, with a cache ---------------------------------------------------------------------------
 
 
 class PreparedText(NamedTuple):
-    """A prepared text: training and held-out pairs (Datasets), and counts for the one-line summary."""
+    """A prepared text: training and held-out examples (Datasets of pairs or windows), and counts for a summary."""
 
-    train: PairDataset
-    held_out: PairDataset
+    train: PairDataset | WindowDataset
+    held_out: PairDataset | WindowDataset
     summary: dict
 
 
@@ -372,16 +318,18 @@ def _build_once(folder: Path, build) -> bool:
     return False
 
 
-def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0, held_out_fraction: float = 0.1,
-                 short_fraction: float = 0.1, not_next_fraction: float = 0.5, style: str = "auto",
-                 cache_dir: str | Path | None = None, progress: bool = True) -> PreparedText:
-    """Return the text's training and held-out NSP pairs, prepared on disk once and reused after.
+def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str = "mlm+nsp", seed: int = 0,
+                 held_out_fraction: float = 0.1, short_fraction: float = 0.1, not_next_fraction: float = 0.5,
+                 style: str = "auto", cache_dir: str | Path | None = None, progress: bool = True) -> PreparedText:
+    """Return the text's training and held-out examples, prepared on disk once and reused after.
 
-    Pairs follow helpers.nsp.make_segment_pairs with max_tokens = max_length - 3 ([CLS] and two [SEP]), on the
-    sentences of a seeded `held_out_fraction` of the paragraphs (held out, as helpers.corpus.split_held_out
-    chooses them) and of the rest, separately.
+    A seeded `held_out_fraction` of the paragraphs is held out (as helpers.corpus.split_held_out chooses them).
+    objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them with max_tokens = max_length - 3
+    ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side (WindowDataset).
     """
     path = Path(path)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if max_length < 5:
         raise ValueError(f"max_length must leave room for [CLS], [SEP], [SEP] and a token of A and B, got {max_length}")
     check_text_file(path)
@@ -398,16 +346,19 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
 
     tokens_reused = _build_once(text_folder, tokenize)
     counts = json.loads((text_folder / "manifest.json").read_text())
-    pair_settings = {"seed": seed, "held_out_fraction": held_out_fraction, "max_tokens": max_length - 3,
-                     "short_fraction": short_fraction, "not_next_fraction": not_next_fraction}
+    with_pairs = objective == "mlm+nsp"
+    # The split depends on the seed and the fraction alone; pairs also on their length and recipe.
+    settings = {"seed": seed, "held_out_fraction": held_out_fraction}
+    if with_pairs:
+        settings.update(max_tokens=max_length - 3, short_fraction=short_fraction, not_next_fraction=not_next_fraction)
 
-    def pair_up(staging: Path) -> dict:
+    def split_and_pair(staging: Path) -> dict:
         held_out = np.zeros(counts["paragraphs"], dtype=bool)
         held_out[split_held_out(range(counts["paragraphs"]), held_out_fraction, seed=seed)[1]] = True
         write_split(text_folder, held_out, staging / "train", staging / "held_out", progress)
         cut = {}
-        for side, side_seed in (("train", seed), ("held_out", seed + 1)):  # the seeds of split_nsp_pairs
-            try:
+        for side, side_seed in (("train", seed), ("held_out", seed + 1)) if with_pairs else ():
+            try:  # the seeds of split_nsp_pairs
                 cut[side] = write_pairs(staging / side, max_tokens=max_length - 3, seed=side_seed,
                                         short_fraction=short_fraction, not_next_fraction=not_next_fraction,
                                         progress=progress, desc=f"NSP pairs ({side})")
@@ -416,17 +367,20 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
                 counted = f"{side_paragraphs} paragraph{'' if side_paragraphs == 1 else 's'}"
                 raise ValueError(f"{path}: the {side.replace('_', '-')} part ({counted}) is too small for NSP pairs: "
                                  f"{exc} Change the held-out fraction or use a longer text.") from None
-        return {**pair_settings, "tokens_cut": cut}
+        return {**settings, "tokens_cut": cut}
 
-    pairs_folder = text_folder / f"pairs-{_key(pair_settings)}"
-    pairs_reused = _build_once(pairs_folder, pair_up)
-    train, held_out = PairDataset(pairs_folder / "train", tokenizer), PairDataset(pairs_folder / "held_out", tokenizer)
-    cut = json.loads((pairs_folder / "manifest.json").read_text())["tokens_cut"]
+    folder = text_folder / (f"pairs-{_key(settings)}" if with_pairs else f"split-{_key(settings)}")
+    examples_reused = _build_once(folder, split_and_pair)
+    if with_pairs:
+        train, held_out = PairDataset(folder / "train", tokenizer), PairDataset(folder / "held_out", tokenizer)
+    else:
+        train, held_out = (WindowDataset(folder / side, tokenizer, max_length) for side in ("train", "held_out"))
+    cut = json.loads((folder / "manifest.json").read_text())["tokens_cut"]
     summary = {"paragraphs": counts["paragraphs"], "sentences": counts["sentences"], "tokens": counts["tokens"],
-               "unknown_tokens": counts["unknown_tokens"], "train_pairs": len(train), "held_out_pairs": len(held_out),
-               "tokens_cut": sum(cut.values()),
+               "unknown_tokens": counts["unknown_tokens"], "examples": "pairs" if with_pairs else "windows",
+               "train_examples": len(train), "held_out_examples": len(held_out), "tokens_cut": sum(cut.values()),
                "seconds": round(time.perf_counter() - began, 2), "tokens_reused": tokens_reused,
-               "pairs_reused": pairs_reused, "folder": str(pairs_folder)}
+               "examples_reused": examples_reused, "folder": str(folder)}
     if progress:
         print(describe(path, summary, max_length))
     return PreparedText(train, held_out, summary)
@@ -434,9 +388,11 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, seed: int = 0,
 
 def describe(path: Path, summary: dict, max_length: int) -> str:
     """Return the one-line summary of a prepared text."""
-    reused = "reused from the cache" if summary["pairs_reused"] else (
-        "tokens reused, pairs built" if summary["tokens_reused"] else "prepared")
+    kind = summary["examples"]
+    reused = "reused from the cache" if summary["examples_reused"] else (
+        f"tokens reused, {kind} built" if summary["tokens_reused"] else "prepared")
     return (f"{path.name}: {summary['paragraphs']:,} paragraphs, {summary['sentences']:,} sentences, "
-            f"{summary['tokens']:,} tokens -> {summary['train_pairs']:,} training and {summary['held_out_pairs']:,} "
-            f"held-out pairs ({summary['tokens_cut']:,} tokens cut to fit {max_length}); {reused} in "
+            f"{summary['tokens']:,} tokens -> {summary['train_examples']:,} training and "
+            f"{summary['held_out_examples']:,} held-out {kind} ({summary['tokens_cut']:,} tokens cut to fit "
+            f"{max_length}); {reused} in "
             f"{summary['seconds']:.1f} s ({summary['folder']})")
