@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..corpus import (CorpusError, check_text_file, only_whitespace, paragraph_style, read_lines, split_held_out,
                       split_sentences, text_paragraphs)
-from ..data import chunk_room
+from ..data import chunk_room, pair_room
 from ..nsp import segment_spans, with_special_tokens
 from .config import OBJECTIVES
 from .run import file_sha256
@@ -324,14 +324,14 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str
     """Return the text's training and held-out examples, prepared on disk once and reused after.
 
     A seeded `held_out_fraction` of the paragraphs is held out (as helpers.corpus.split_held_out chooses them).
-    objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them with max_tokens = max_length - 3
+    objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them with max_tokens = pair_room(max_length)
     ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side (WindowDataset).
     """
     path = Path(path)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
-    if max_length < 5:
-        raise ValueError(f"max_length must leave room for [CLS], [SEP], [SEP] and a token of A and B, got {max_length}")
+    with_pairs = objective == "mlm+nsp"
+    room = pair_room(max_length) if with_pairs else chunk_room(max_length)  # too short a max_length raises here
     check_text_file(path)
     began = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -346,11 +346,10 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str
 
     tokens_reused = _build_once(text_folder, tokenize)
     counts = json.loads((text_folder / "manifest.json").read_text())
-    with_pairs = objective == "mlm+nsp"
     # The split depends on the seed and the fraction alone; pairs also on their length and recipe.
     settings = {"seed": seed, "held_out_fraction": held_out_fraction}
     if with_pairs:
-        settings.update(max_tokens=max_length - 3, short_fraction=short_fraction, not_next_fraction=not_next_fraction)
+        settings.update(max_tokens=room, short_fraction=short_fraction, not_next_fraction=not_next_fraction)
 
     def split_and_pair(staging: Path) -> dict:
         held_out = np.zeros(counts["paragraphs"], dtype=bool)
@@ -359,7 +358,7 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str
         cut = {}
         for side, side_seed in (("train", seed), ("held_out", seed + 1)) if with_pairs else ():
             try:  # the seeds of split_nsp_pairs
-                cut[side] = write_pairs(staging / side, max_tokens=max_length - 3, seed=side_seed,
+                cut[side] = write_pairs(staging / side, max_tokens=room, seed=side_seed,
                                         short_fraction=short_fraction, not_next_fraction=not_next_fraction,
                                         progress=progress, desc=f"NSP pairs ({side})")
             except ValueError as exc:
