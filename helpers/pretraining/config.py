@@ -117,12 +117,13 @@ def _plain_type(hint) -> type:
     return hint
 
 
-def build_parser(prog: str, description: str, epilog: str, **defaults) -> argparse.ArgumentParser:
-    """Return a parser with one option per PretrainConfig field; `defaults` replaces some defaults (a recipe's)."""
+def build_parser(prog: str, description: str, epilog: str, omit: tuple[str, ...] = (),
+                 **defaults) -> argparse.ArgumentParser:
+    """Return a parser with an option per PretrainConfig field but those in `omit`; `defaults`: a recipe's own."""
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(PretrainConfig)
-    for f in dataclasses.fields(PretrainConfig):
+    for f in (f for f in dataclasses.fields(PretrainConfig) if f.name not in omit):
         default = defaults.get(f.name, f.default)
         kind, meta = _plain_type(hints[f.name]), f.metadata
         if kind is bool:
@@ -134,6 +135,7 @@ def build_parser(prog: str, description: str, epilog: str, **defaults) -> argpar
     return parser
 
 
-def config_from(args: argparse.Namespace) -> PretrainConfig:
-    """Return the PretrainConfig of parsed arguments (a front door's own extra options are left out)."""
-    return PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
+def config_from(args: argparse.Namespace, **values) -> PretrainConfig:
+    """Return the PretrainConfig of parsed arguments and `values`; a field with no option keeps its default."""
+    return PretrainConfig(**{f.name: values[f.name] if f.name in values else getattr(args, f.name, f.default)
+                             for f in dataclasses.fields(PretrainConfig)})
