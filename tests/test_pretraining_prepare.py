@@ -1,4 +1,4 @@
-"""helpers.prepare: a text prepared on disk in blocks gives the same sentences, tokens and NSP pairs as the lessons."""
+"""helpers.pretraining.prepare: a text prepared on disk in blocks gives the lessons' sentences, tokens and NSP pairs."""
 
 import pickle
 from pathlib import Path
@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import MEDITATIONS
-from helpers import prepare
-from helpers.corpus import CorpusError, read_paragraphs, read_text, split_held_out, split_paragraphs
-from helpers.data import PretrainingCollator, make_loader
+from helpers import MEDITATIONS, corpus
+from helpers.corpus import (CorpusError, read_lines, read_paragraphs, read_text, split_held_out, split_paragraphs,
+                            text_paragraphs)
+from helpers.data import PretrainingCollator, make_loader, pair_room
 from helpers.nsp import make_segment_pairs, sentence_stream, with_special_tokens
-from helpers.prepare import NpyReader, PairDataset, prepare_text, read_lines, text_paragraphs
+from helpers.pretraining import prepare
+from helpers.pretraining.prepare import NpyReader, PairDataset, WindowDataset, prepare_text
 
 MAX_LENGTH = 64
 
@@ -35,7 +36,7 @@ def test_paragraphs_read_in_blocks_match_split_paragraphs(tmp_path, monkeypatch,
     path.write_bytes(text.encode("utf-8"))
     expected = split_paragraphs(read_text(path), style)
     for block in (1, 2, 3, 5, 1 << 20):  # blocks that cut '\r\n', the BOM and lines anywhere
-        monkeypatch.setattr(prepare, "READ_BYTES", block)
+        monkeypatch.setattr(corpus, "READ_BYTES", block)
         assert list(text_paragraphs(read_lines(path), style)) == expected, block
 
 
@@ -58,7 +59,7 @@ def test_pairs_are_make_segment_pairs_on_each_side_of_the_held_out_split(prepare
              "held_out": ([p for i, p in enumerate(paragraphs) if i in held], 1)}   # split_nsp_pairs gives them
     cut = 0
     for dataset, (side_paragraphs, seed) in zip((prepared.train, prepared.held_out), sides.values()):
-        pairs, side_cut = make_segment_pairs(sentence_stream(side_paragraphs, tokenizer), max_tokens=MAX_LENGTH - 3,
+        pairs, side_cut = make_segment_pairs(sentence_stream(side_paragraphs, tokenizer), max_tokens=pair_room(MAX_LENGTH),
                                              seed=seed)
         cut += side_cut
         assert len(dataset) == len(pairs) > 0
@@ -74,12 +75,12 @@ def test_a_second_call_reuses_the_files_without_tokenizing(tmp_path, tokenizer, 
     encode = prepare.encode_block
     monkeypatch.setattr(prepare, "encode_block", lambda *a: calls.append(1) or encode(*a))
     again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
-    assert calls == [] and again.summary["tokens_reused"] and again.summary["pairs_reused"]
+    assert calls == [] and again.summary["tokens_reused"] and again.summary["examples_reused"]
     assert [again.train[i] for i in range(5)] == [prepared.train[i] for i in range(5)]
     # Other pair settings reuse the tokens and build new pairs.
     other = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, seed=1, cache_dir=tmp_path / "cache",
                          progress=False)
-    assert calls == [] and other.summary["tokens_reused"] and not other.summary["pairs_reused"]
+    assert calls == [] and other.summary["tokens_reused"] and not other.summary["examples_reused"]
     assert [other.train[i] for i in range(5)] != [prepared.train[i] for i in range(5)]
 
 
@@ -122,7 +123,7 @@ def test_a_stopped_preparation_leaves_nothing_that_is_reused(tmp_path, tokenizer
         prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, progress=False)
     monkeypatch.undo()
     again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, progress=False)
-    assert again.summary["tokens_reused"] and not again.summary["pairs_reused"]
+    assert again.summary["tokens_reused"] and not again.summary["examples_reused"]
     assert len(again.train) > 0
 
 
@@ -133,7 +134,7 @@ def test_unusable_texts_get_read_texts_message(tmp_path, tokenizer, monkeypatch,
     path.write_bytes(content)
     with pytest.raises(CorpusError) as expected:
         read_text(path)
-    monkeypatch.setattr(prepare, "READ_BYTES", block)  # a bad byte after a cut character still has its position
+    monkeypatch.setattr(corpus, "READ_BYTES", block)  # a bad byte after a cut character still has its position
     with pytest.raises(CorpusError) as got:
         prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
     assert str(got.value) == str(expected.value)
@@ -162,3 +163,24 @@ def test_dataloader_workers_read_the_same_pairs(prepared):
 
     prepared.train.tokens.read(0, 1)  # the file is open in this process before the workers start
     assert items(2) == items(0)
+
+
+def test_mlm_windows_are_the_side_tokens_cut_one_after_the_other(tmp_path, tokenizer, prepared):
+    windows = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, objective="mlm", cache_dir=tmp_path / "cache",
+                           progress=False)
+    assert windows.summary["tokens_reused"] and windows.summary["tokens_cut"] == 0
+    assert isinstance(windows.train, WindowDataset) and windows.summary["examples"] == "windows"
+    for side, pairs in ((windows.train, prepared.train), (windows.held_out, prepared.held_out)):
+        items = [side[i] for i in range(len(side))]
+        assert all(item["input_ids"][0] == tokenizer.cls_token_id and item["input_ids"][-1] == tokenizer.sep_token_id
+                   for item in items)
+        assert all(len(item["input_ids"]) == MAX_LENGTH for item in items[:-1]), "only the last window is shorter"
+        assert side.lengths.tolist() == [len(item["input_ids"]) for item in items]
+        stream = [t for item in items for t in item["input_ids"][1:-1]]
+        assert stream == pairs.tokens.read(0, len(pairs.tokens)).tolist(), "every token once, in reading order"
+        assert "next_sentence_label" not in items[0] and set(items[0]["token_type_ids"]) == {0}
+
+
+def test_an_unknown_objective_is_refused(tmp_path, tokenizer):
+    with pytest.raises(ValueError, match="objective must be one of mlm\\+nsp, mlm"):
+        prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, objective="nsp", cache_dir=tmp_path)
