@@ -13,6 +13,7 @@ from helpers import MEDITATIONS, REPO_ROOT
 from tests.conftest import free_port
 
 SCRIPT = REPO_ROOT / "scripts" / "pretrain.py"
+UNTIL = REPO_ROOT / "tests" / "pretrain_until.py"  # the script, able to stop as a crash would and to record examples
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 ENV = {**os.environ, "KIT_QUICK": "1", "OMP_NUM_THREADS": "1"}
 MODEL_LOADED = "QUICK mode"  # the banner load_model prints: absent when the script stopped before the model
@@ -30,17 +31,18 @@ def script_module():
 
 # Limits are several times the times measured on a quiet 2-core machine (a run: seconds; a two-process launch:
 # about a minute): only a hang fails.
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run(*args: str, timeout: int = 600, script=SCRIPT) -> subprocess.CompletedProcess:
     """Run the script in this process's Python (one process, no accelerate launch); return the finished process."""
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env=ENV, capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(script), *args], env=ENV, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO_ROOT)
 
 
-def launch(*args: str, processes: int = 2, cpu: bool = True, check: bool = True) -> subprocess.CompletedProcess:
+def launch(*args: str, processes: int = 2, cpu: bool = True, check: bool = True,
+           script=SCRIPT) -> subprocess.CompletedProcess:
     """Run the script under `accelerate launch` with several processes (gloo); return the finished process."""
     command = ACCELERATE + ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
                             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1",
-                            "--main_process_port", str(free_port()), str(SCRIPT), *(["--cpu"] if cpu else []), *args]
+                            "--main_process_port", str(free_port()), str(script), *(["--cpu"] if cpu else []), *args]
     result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -64,12 +66,14 @@ def main(monkeypatch, capsys):
     In-process saves the interpreter start and imports of a subprocess; loading the model raises, so every
     message checked this way provably comes before the model loads.
     """
+    from helpers.pretraining import loop
+
     module = script_module()
 
     def model_must_not_load(*args, **kwargs):
         raise AssertionError("the model loaded before the message")
 
-    monkeypatch.setattr(module, "load_model", model_must_not_load)
+    monkeypatch.setattr(loop, "load_model", model_must_not_load)
 
     def call(*argv: str) -> tuple[int, str, str]:
         try:
@@ -94,7 +98,9 @@ def small_text(tmp_path_factory):
 
 
 def test_help_explains_every_option():
-    parser = script_module().build_parser()
+    from helpers.pretraining import build_parser
+
+    parser = build_parser("pretrain.py", "", "")
     assert all(action.help for action in parser._actions), "every option has a help text"
     shown = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert shown.returncode == 0 and "--resume" in shown.stdout and "accelerate launch" in shown.stdout
@@ -113,7 +119,11 @@ def test_help_explains_every_option():
     (["--warmup-fraction", "1"], ["--warmup-fraction must be in [0, 1)"]),
     (["--lr", "nan"], ["--lr must be a positive number"]),
     (["--workers", "-1"], ["--workers must be at least 0"]),
-    (["--tokens-per-batch", "100", "--max-length", "128"], ["--tokens-per-batch must hold one pair"]),
+    (["--tokens-per-batch", "100", "--max-length", "128"], ["--tokens-per-batch must hold one example"]),
+    (["--objective", "nsp"], ["--objective", "invalid choice: 'nsp'"]),
+    (["--short-epochs", "1"], ["--short-length must be below --max-length (512) for --short-epochs, got None"]),
+    (["--short-epochs", "1", "--short-length", "512"], ["--short-length must be below --max-length"]),
+    (["--short-epochs", "-1"], ["--short-epochs must be at least 0"]),
     (["--model", "/no/such/model"], ["--model /no/such/model"]),
 ])
 def test_bad_arguments_stop_with_a_message_naming_them(main, small_text, tmp_path, flags, phrases):
@@ -179,14 +189,17 @@ def test_an_output_folder_in_use_is_refused_and_a_stale_lock_taken_over(main, sm
 
 def fake_checkpoint(out, small_text, flags: list[str], total_steps: int = 1) -> None:
     """Write a checkpoint folder whose progress.json holds the fingerprint of a run made with `flags`."""
-    from helpers.checkpoints import file_sha256
-    from helpers.models import _source
+    from helpers.models import load_tokenizer, model_source
+    from helpers.pretraining import build_parser, config_from
+    from helpers.pretraining.prepare import tokenizer_fingerprint
+    from helpers.pretraining.run import file_sha256, fingerprint
 
-    module = script_module()
-    args = module.build_parser().parse_args(["--text", str(small_text), "--output", str(out), *flags])
+    config = config_from(build_parser("pretrain.py", "", "").parse_args(["--text", str(small_text), "--output",
+                                                                         str(out), *flags]))
     folder = out / "checkpoints" / "step-1"
     folder.mkdir(parents=True)
-    settings = module.fingerprint(args, _source(None)[0], file_sha256(small_text), 1)
+    settings = fingerprint(config, model_source(None)[0], file_sha256(small_text),
+                           tokenizer_fingerprint(load_tokenizer()), 1)
     (folder / "progress.json").write_text(json.dumps({"step": 1, "epoch": 0, "batches_done": 1,
                                                       "total_steps": total_steps, "fingerprint": settings}))
 
@@ -227,7 +240,7 @@ def test_more_processes_than_gpus_is_refused_without_cpu(small_text, tmp_path):
 
 
 def test_log_lines_are_strict_json():
-    from helpers.checkpoints import strict_json
+    from helpers.pretraining.run import strict_json
 
     line = strict_json({"loss": float("nan"), "parts": [float("inf"), 1.5], "run": "abc"})
     assert json.loads(line) == {"loss": None, "parts": [None, 1.5], "run": "abc"}
@@ -244,7 +257,9 @@ def test_masked_losses_equal_the_full_heads_losses_and_survive_a_batch_without_m
     batch = PretrainingCollator(tokenizer, 0.15, seed=0)(encode_segment_pairs(pairs[:8], tokenizer))
     no_masks = {**batch, "labels": torch.full_like(batch["labels"], IGNORE_INDEX)}
     pretraining_model.eval()  # no dropout, so both paths see the same encoder output
-    wrapped = script_module().MaskedPretraining(pretraining_model)
+    from helpers.pretraining.loop import MaskedPretraining
+
+    wrapped = MaskedPretraining(pretraining_model)
     with torch.no_grad():
         for b in (batch, no_masks):
             full = pretraining_losses(pretraining_model(**{k: v for k, v in b.items()
@@ -311,7 +326,7 @@ def test_one_process_resumes_exactly(small_text, tmp_path):
               "1", "--checkpoint-every", "3", "--gradient-accumulation", "2", "--workers", "1"]
 
     def run_checked(*args):
-        result = run(*args, timeout=900)
+        result = run(*args, timeout=900, script=UNTIL)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         return result
 
@@ -321,14 +336,14 @@ def test_one_process_resumes_exactly(small_text, tmp_path):
 @pytest.mark.slow
 def test_two_processes_shard_the_data_save_a_model_and_resume_exactly(small_text, tmp_path):
     common = ["--text", str(small_text), "--tokens-per-batch", "256", "--max-length", "64", "--epochs", "2",
-              "--log-every", "1", "--checkpoint-every", "3", "--record-examples"]
-    check_exact_resume(launch, common, tmp_path)
+              "--log-every", "1", "--checkpoint-every", "3"]
+    check_exact_resume(lambda *args: launch(*args, script=UNTIL), common, tmp_path)
 
     out = tmp_path / "straight"
     seen = [json.loads((out / f"examples-rank-{r}.json").read_text())["0"] for r in (0, 1)]  # the first epoch
     shards = [set(s) for s in seen]
     started = next(r for r in log_records(out) if r.get("event") == "started")
-    assert shards[0] and shards[1] and shards[0] | shards[1] == set(range(started["pairs"])), "every pair trained on"
+    assert shards[0] and shards[1] and shards[0] | shards[1] == set(range(started["train_examples"])), "every pair trained on"
     # Each process gets its own batches; only the last round of an epoch may repeat a batch from its start.
     assert len(shards[0] & shards[1]) <= 2 * 4, "each process trained on its own share"
     assert not list((out / "checkpoints").glob(".*partial")), "no half-written checkpoint is left"
@@ -338,3 +353,26 @@ def test_two_processes_shard_the_data_save_a_model_and_resume_exactly(small_text
     assert model.config.vocab_size > 0
     fill = pipeline("fill-mask", model=str(out / "model"), tokenizer=str(out / "model"), device=-1)
     assert len(fill("The universe is [MASK].", top_k=2)) == 2
+
+
+def test_mlm_only_with_short_windows_first_trains_and_saves_a_fill_mask_model(small_text, tmp_path):
+    out = tmp_path / "mlm"
+    result = run("--text", str(small_text), "--output", str(out), "--objective", "mlm", "--max-length", "64",
+                 "--short-length", "32", "--short-epochs", "1", "--epochs", "1", "--batch-size", "8", "--log-every", "1")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "held-out windows" in result.stdout and "steps per epoch, 2 epochs" in result.stdout
+    records = log_records(out)
+    steps = [r for r in records if "event" not in r]
+    assert steps and all("mlm" in r and "nsp" not in r and r["loss"] == r["mlm"] for r in steps), "MLM only"
+    held_out = next(r for r in records if r.get("event") == "held_out")
+    assert held_out["masked_accuracy"] > 0 and "nsp_accuracy" not in held_out
+    started = next(r for r in records if r.get("event") == "started")
+    assert started["settings"]["--objective"] == "mlm" and started["examples"] == "windows"
+    fill = pipeline("fill-mask", model=str(out / "model"), tokenizer=str(out / "model"), device=-1)
+    assert len(fill("The universe is [MASK].", top_k=2)) == 2
+
+
+def test_the_front_doors_stay_thin():
+    lines = {name: len((REPO_ROOT / "scripts" / name).read_text().splitlines())
+             for name in ("pretrain.py", "pretrain_kit_bert.py")}
+    assert lines["pretrain.py"] <= 150 and lines["pretrain_kit_bert.py"] <= 120, lines
