@@ -1,12 +1,19 @@
-"""scripts/pretrain_kit_bert.py: a resumed run keeps the vocabulary its checkpoint was trained with."""
+"""scripts/pretrain_kit_bert.py: the kit's recipe on the engine; a short budget trains, exports and resumes."""
 
 import importlib.util
+import json
+import shutil
 
 import pytest
-import torch
+from transformers import pipeline
 
-from helpers import REPO_ROOT
-from helpers.prepare import tokenizer_fingerprint
+from helpers import MEDITATIONS, REPO_ROOT
+from helpers.models import KIT_BERT
+from helpers.pretraining.prepare import tokenizer_fingerprint
+from helpers.pretraining.run import file_sha256
+
+TINY = ["--short-epochs", "1", "--epochs", "1", "--layers", "1", "--hidden", "32", "--heads", "1",
+        "--vocab-size", "600", "--batch-size", "8"]
 
 
 def script():
@@ -15,6 +22,13 @@ def script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def small_text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "small.txt"
+    path.write_text("\n".join(MEDITATIONS.read_text(encoding="utf-8").split("\n")[:120]), encoding="utf-8")
+    return path
 
 
 def test_the_tokenizer_is_trained_once_and_reused(tmp_path, monkeypatch, tokenizer):
@@ -26,39 +40,41 @@ def test_the_tokenizer_is_trained_once_and_reused(tmp_path, monkeypatch, tokeniz
         return tokenizer
 
     monkeypatch.setattr(module, "train_wordpiece_tokenizer", train)
-    first = module.load_or_train_tokenizer(tmp_path, tmp_path / "text.txt", 8000)
-    second = module.load_or_train_tokenizer(tmp_path, tmp_path / "text.txt", 8000)
-    assert len(calls) == 1, "a resumed run must reuse the saved tokenizer"
-    assert tokenizer_fingerprint(first) == tokenizer_fingerprint(second) == tokenizer_fingerprint(tokenizer)
+    args = module.build_kit_parser().parse_args(["--output", str(tmp_path), *TINY])
+    first = module.initial_model(tmp_path / "initial", args)
+    second = module.initial_model(tmp_path / "initial", args)
+    assert first == second and len(calls) == 1, "a resumed run must reuse the saved tokenizer"
+    from transformers import AutoTokenizer
+
+    assert tokenizer_fingerprint(AutoTokenizer.from_pretrained(first)) == tokenizer_fingerprint(tokenizer)
 
 
-def test_a_checkpoint_of_another_vocabulary_is_refused(tmp_path, monkeypatch, tokenizer):
-    module = script()
-    work = tmp_path / "work"
-    (work / "tokenizer").mkdir(parents=True)
-    tokenizer.save_pretrained(work / "tokenizer")
-    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "step": 1, "tokenizer": "another"}, work / "checkpoint.pt")
-    with pytest.raises(SystemExit, match="another vocabulary"):
-        module.main(["--work", str(work), "--steps", "2", "--layers", "1", "--hidden", "32", "--heads", "1"])
+def test_a_short_length_that_is_not_shorter_is_refused_before_a_tokenizer_is_trained(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        script().main(["--output", str(tmp_path / "work"), "--short-length", "128"])
+    assert stopped.value.code == 2 and "--short-length must be below --max-length (128)" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
 
 
-def test_short_pairs_come_first_with_as_many_tokens_per_batch(tokenizer, paragraphs):
-    from helpers.nsp import sentence_stream
+def test_a_short_budget_trains_exports_resumes_and_refuses_another_vocabulary(small_text, tmp_path, capsys):
+    module, work, export = script(), tmp_path / "work", tmp_path / "export"
+    module.main(["--text", str(small_text), "--output", str(work), "--export", str(export), *TINY])
+    printed = capsys.readouterr().out
+    assert "steps + " in printed and "steps per epoch, 2 epochs" in printed, "short pairs first, then long ones"
+    card = json.loads((export / "card.json").read_text())
+    assert set(card["held_out"]) == {"austen", "meditations_mlm", "meditations_nsp"}
+    assert card["training"]["steps"] > 0 and card["training"]["real_tokens"] > 0
+    assert card["files"] == {f.name: file_sha256(f) for f in export.iterdir() if f.name != "card.json"}
+    fill = pipeline("fill-mask", model=str(export), tokenizer=str(export), device=-1)
+    assert len(fill("The universe is [MASK].", top_k=2)) == 2
 
-    module = script()
-    args = module.build_parser().parse_args(["--batch-size", "4", "--max-length", "128", "--short-steps", "2",
-                                             "--short-length", "32"])
-    batch = module.batches(sentence_stream(paragraphs[:200], tokenizer), tokenizer, args)
-    for step in (0, 1):  # short phase: 4 x 128 / 32 = 16 pairs of at most 32 tokens
-        rows, width = batch(step)["input_ids"].shape
-        assert rows == 16 and width <= 32
-    long = batch(2)["input_ids"]
-    assert len(long) == 4 and 32 < long.shape[1] <= 128, "after the short phase come the long pairs"
-    assert not torch.equal(batch(0)["input_ids"], batch(1)["input_ids"])
+    module.main(["--text", str(small_text), "--output", str(work), *TINY])  # again: resumes at the end
+    assert "resumed from" in capsys.readouterr().out
 
-
-def test_a_short_length_that_is_not_shorter_is_refused(tmp_path):
-    module = script()
-    with pytest.raises(SystemExit, match="--short-length must be"):
-        module.main(["--work", str(tmp_path), "--short-steps", "5", "--short-length", "128", "--text",
-                     str(tmp_path / "missing.txt")])
+    for name in ("tokenizer.json", "tokenizer_config.json"):  # another vocabulary behind the checkpoints' back
+        shutil.copy(KIT_BERT / name, work / "initial" / name)
+    with pytest.raises(SystemExit) as stopped:
+        module.main(["--text", str(small_text), "--output", str(work), *TINY])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 1 and message.startswith("pretrain_kit_bert.py: --resume:")
+    assert "the tokenizer's SHA-256 was" in message
