@@ -215,6 +215,14 @@ def nsp_hard_reason() -> Checker:
                   "to one label and scores about that label's share of the held-out pairs, which can be below 0.5.")
 
 
+def fewer_tokens_per_step() -> Checker:
+    """Lesson 03 (reason): why MLM-only training on paragraph windows reads fewer tokens than on pairs, same steps."""
+    return choice("b", "abc", "where does a window end, and where does a pair end?",
+                  "a window holds one paragraph (or a piece of one) and ends with it, while BERT's pair recipe fills "
+                  "each pair with whole sentences up to MAX_LENGTH across paragraph ends: the same number of steps "
+                  "is not the same number of tokens.")
+
+
 def padding_to(length: int, feature) -> Checker:
     """Lesson 03: how many [PAD] tokens padding this encoded pair to `length` adds."""
     return equals(length - len(feature["input_ids"]), f"{length} minus the pair's length")
