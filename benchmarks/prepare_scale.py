@@ -1,4 +1,4 @@
-"""Time to the first training batch and peak memory as the text grows: helpers.prepare against the in-memory pipeline.
+"""Time to the first training batch and peak memory as the text grows: helpers.pretraining.prepare against the in-memory pipeline.
 
 Texts of the given sizes are made by repeating data/austen.txt (4 MB), each copy's paragraphs marked with its
 number so that no two copies are the same. Each measurement runs in a fresh Python process, as
@@ -6,7 +6,7 @@ scripts/pretrain.py would: import, load quick mode's model and tokenizer, prepar
 length-grouped DataLoader and collate its first batch (masked, padded: ready for a training step). Reported: the
 seconds from the process's start to that batch, the CPU seconds it used, and its peak resident memory (ru_maxrss).
 
-  prepared, cold:  helpers.prepare.prepare_text with an empty cache (reads, tokenizes, splits, pairs, writes)
+  prepared, cold:  helpers.pretraining.prepare.prepare_text with an empty cache (reads, tokenizes, splits, pairs, writes)
   prepared, warm:  the same call again on the same text: the cache is reused
   in memory:       the former pipeline (split_nsp_pairs + encode_pairs: every pair encoded up front), for the sizes
                    up to --in-memory-up-to MB only (it grows with the square of the text)
@@ -62,14 +62,14 @@ def first_batch(text: Path, cache: Path, mode: str) -> dict:
         pairs = split_nsp_pairs(read_paragraphs(text), seed=SEED, pairs_per_paragraph=3).train_pairs
         features = encode_pairs(pairs, tokenizer, MAX_LENGTH)
         loader = make_loader(features, collator, BATCH_SIZE, seed=SEED, group_by_length=True)
-        counts = {"train_pairs": len(features)}
+        counts = {"train_examples": len(features)}
     else:
-        from helpers.prepare import prepare_text
+        from helpers.pretraining.prepare import prepare_text
 
         prepared = prepare_text(text, tokenizer, max_length=MAX_LENGTH, seed=SEED, cache_dir=cache, progress=False)
         loader = make_loader(prepared.train, collator, BATCH_SIZE, seed=SEED, group_by_length=True,
                              lengths=prepared.train.lengths.tolist())
-        counts = {k: prepared.summary[k] for k in ("tokens", "train_pairs", "tokens_reused")}
+        counts = {k: prepared.summary[k] for k in ("tokens", "train_examples", "tokens_reused")}
     batch = next(iter(loader))
     assert batch["input_ids"].shape[0] == BATCH_SIZE
     usage = resource.getrusage(resource.RUSAGE_SELF)

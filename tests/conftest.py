@@ -7,7 +7,7 @@ import tempfile
 import pytest
 
 os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
-# Texts prepared by scripts/pretrain.py (helpers.prepare) go to a temporary folder, not the user's cache; the
+# Texts prepared by scripts/pretrain.py (helpers.pretraining.prepare) go to a temporary folder, not the user's cache; the
 # subprocesses the tests start inherit it.
 os.environ.setdefault("KIT_DATA_CACHE", tempfile.mkdtemp(prefix="kit-prepared-"))
 
