@@ -1,4 +1,8 @@
-"""The finished, tested versions of what the kit's notebooks teach, imported by later notebooks."""
+"""The finished, tested versions of what the kit's notebooks teach, imported by later notebooks.
+
+The subpackage helpers.pretraining is the engine of the two scripts (pre-training at scale: data on disk, buckets,
+processes, checkpoints); it builds on these modules, and nothing here imports from it.
+"""
 
 from pathlib import Path
 

@@ -8,6 +8,8 @@ from typing import Iterator, NamedTuple, Sequence
 from .corpus import split_held_out, split_sentences
 
 IS_NEXT, NOT_NEXT = 0, 1  # transformers' convention for next_sentence_label
+ONE_PARAGRAPH = ("NotNext pairs take sentence B from a different paragraph, but the text has only one paragraph: "
+                 "split it into paragraphs (one per line, or blank lines between).")
 
 
 class NSPPair(NamedTuple):
@@ -37,8 +39,7 @@ def make_nsp_pairs(paragraphs: Sequence[str], *, seed: int, pairs_per_paragraph:
     labels += [IS_NEXT] * (len(slots) - len(labels))
     rng.shuffle(labels)
     if NOT_NEXT in labels and len(donors) < 2:
-        raise ValueError("NotNext pairs take sentence B from a different paragraph, but the text has only one "
-                         "paragraph: split it into paragraphs (one per line, or blank lines between).")
+        raise ValueError(ONE_PARAGRAPH)
     pairs = []
     for (i, a), label in zip(slots, labels):
         if label == IS_NEXT:
@@ -168,8 +169,7 @@ def segment_spans(lengths: Sequence[int], paragraph_of: Sequence[int], *, max_to
     if len(lengths) < 2:
         raise ValueError("the text has fewer than two sentences: NSP needs a sentence and the one that follows it.")
     if not_next_fraction and all(p == paragraph_of[0] for p in paragraph_of):
-        raise ValueError("NotNext pairs take sentence B from a different paragraph, but the text has only one "
-                         "paragraph: split it into paragraphs (one per line, or blank lines between).")
+        raise ValueError(ONE_PARAGRAPH)
     return _segment_spans(lengths, paragraph_of, max_tokens, random.Random(seed), short_fraction, not_next_fraction)
 
 
