@@ -1,4 +1,4 @@
-"""Lesson 04 on texts other than Meditations: blank-line paragraphs with CRLF, and one NSP cannot use."""
+"""Lesson 04 on texts other than Meditations (blank-line paragraphs with CRLF, one NSP cannot use), and with MLM only."""
 
 import textwrap
 
@@ -12,11 +12,14 @@ from helpers import MEDITATIONS, REPO_ROOT
 LESSON = REPO_ROOT / "notebooks" / "04_your_own_text.ipynb"
 
 
-def run_lesson(monkeypatch, text_file) -> nbformat.NotebookNode:
+def run_lesson(monkeypatch, text_file, objective: str | None = None) -> nbformat.NotebookNode:
     monkeypatch.setenv("KIT_TEXT_FILE", str(text_file))
     monkeypatch.setenv("KIT_QUICK", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     nb = nbformat.read(LESSON, as_version=4)
+    if objective:  # what a learner does: edit the one setting in the settings cell
+        (settings,) = [c for c in nb.cells if c.cell_type == "code" and 'OBJECTIVE = "mlm+nsp"' in c.source]
+        settings.source = settings.source.replace('OBJECTIVE = "mlm+nsp"', f"OBJECTIVE = {objective!r}")
     NotebookClient(nb, timeout=900, kernel_name="python3",  # per cell: wide, a busy 2-core machine is slow
                    resources={"metadata": {"path": str(LESSON.parent)}}).execute()
     return nb
@@ -37,6 +40,20 @@ def test_blank_line_paragraphs_with_windows_line_endings(tmp_path, monkeypatch):
     assert "First paragraph: " + paragraphs[0][:100] in output, "lines of a paragraph are joined, BOM dropped"
     assert "perplexity" in output and "(hidden word:" in output
     assert (REPO_ROOT / "saved_models" / "lesson04-my_notes-bert" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_the_mlm_only_objective_trains_the_mlm_model_on_windows(tmp_path, monkeypatch):
+    path = tmp_path / "mlm_only.txt"
+    path.write_text("\n".join(MEDITATIONS.read_text(encoding="utf-8").split("\n")[200:240]), encoding="utf-8")
+    nb = run_lesson(monkeypatch, path, objective="mlm")
+    output = printed(nb)
+    assert "training windows in" in output and "held-out windows" in output
+    tables = output.split("held-out windows", 1)[1].split("longest word:", 1)[0]
+    assert "perplexity" in tables and "NSP" not in tables, "MLM scores only"
+    saved = REPO_ROOT / "saved_models" / "lesson04-mlm_only-bert"
+    assert '"BertForMaskedLM"' in (saved / "config.json").read_text(encoding="utf-8")
+    assert "(hidden word:" in output
 
 
 def test_a_text_of_one_paragraph_gets_a_clear_message(tmp_path, monkeypatch):
