@@ -104,7 +104,7 @@ def read_lines(path: str | Path, bar=None) -> Iterator[str]:
 
 
 def text_paragraphs(lines: Iterable[str], style: str) -> Iterator[str]:
-    """Yield the paragraphs of these lines: each non-blank line ('line'), or runs of lines between blank lines, joined."""
+    """Yield the paragraphs of these lines: each non-blank line ('line'), or the lines between blank lines, joined."""
     if style == "line":
         yield from (s for s in (line.strip() for line in lines) if s)
         return

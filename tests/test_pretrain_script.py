@@ -343,7 +343,8 @@ def test_two_processes_shard_the_data_save_a_model_and_resume_exactly(small_text
     seen = [json.loads((out / f"examples-rank-{r}.json").read_text())["0"] for r in (0, 1)]  # the first epoch
     shards = [set(s) for s in seen]
     started = next(r for r in log_records(out) if r.get("event") == "started")
-    assert shards[0] and shards[1] and shards[0] | shards[1] == set(range(started["train_examples"])), "every pair trained on"
+    every = set(range(started["train_examples"]))
+    assert shards[0] and shards[1] and shards[0] | shards[1] == every, "every pair trained on"
     # Each process gets its own batches; only the last round of an epoch may repeat a batch from its start.
     assert len(shards[0] & shards[1]) <= 2 * 4, "each process trained on its own share"
     assert not list((out / "checkpoints").glob(".*partial")), "no half-written checkpoint is left"

@@ -59,8 +59,8 @@ def test_pairs_are_make_segment_pairs_on_each_side_of_the_held_out_split(prepare
              "held_out": ([p for i, p in enumerate(paragraphs) if i in held], 1)}   # split_nsp_pairs gives them
     cut = 0
     for dataset, (side_paragraphs, seed) in zip((prepared.train, prepared.held_out), sides.values()):
-        pairs, side_cut = make_segment_pairs(sentence_stream(side_paragraphs, tokenizer), max_tokens=pair_room(MAX_LENGTH),
-                                             seed=seed)
+        stream = sentence_stream(side_paragraphs, tokenizer)
+        pairs, side_cut = make_segment_pairs(stream, max_tokens=pair_room(MAX_LENGTH), seed=seed)
         cut += side_cut
         assert len(dataset) == len(pairs) > 0
         for item, pair in zip(dataset, pairs):

@@ -262,7 +262,8 @@ def _run(config: PretrainConfig, accelerator: Accelerator, source: str, text_sha
 
     collator = (PretrainingCollator if with_nsp else MLMCollator)(tokenizer, config.mask_rate,
                                                                    pad_to_multiple_of=PAD_MULTIPLE)
-    window, k = Window(accelerator.device, ("loss", "mlm", "nsp") if with_nsp else ("loss", "mlm")), config.gradient_accumulation
+    window = Window(accelerator.device, ("loss", "mlm", "nsp") if with_nsp else ("loss", "mlm"))
+    k = config.gradient_accumulation
     while epoch < len(schedule):
         phase = schedule[epoch]
         model.train()

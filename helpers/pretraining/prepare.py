@@ -324,8 +324,8 @@ def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str
     """Return the text's training and held-out examples, prepared on disk once and reused after.
 
     A seeded `held_out_fraction` of the paragraphs is held out (as helpers.corpus.split_held_out chooses them).
-    objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them with max_tokens = pair_room(max_length)
-    ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side (WindowDataset).
+    objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them, with max_tokens =
+    pair_room(max_length) ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side (WindowDataset).
     """
     path = Path(path)
     if objective not in OBJECTIVES:
