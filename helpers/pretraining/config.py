@@ -63,7 +63,7 @@ class PretrainConfig:
                                                "else ~/.cache/bert-pretraining-kit/prepared)")
     mixed_precision: str = option("auto", choices=PRECISIONS,
                                   help="auto (default): bf16 where the GPU computes it natively, fp16 with a loss "
-                                       "scaler on older GPUs, none on the CPU")
+                                       "scaler on older GPUs, none on the CPU; this, not `accelerate config`, decides")
     cpu: bool = option(False, help="train on the CPU even where there is a GPU")
     workers: int = option(0, help="background processes that prepare batches (default 0; 2 to 4 keep a GPU busy)")
     compile: bool = option(False, help="compile the encoder with torch.compile (faster on a GPU after a slow "
