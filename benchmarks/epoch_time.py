@@ -31,7 +31,7 @@ from helpers.corpus import read_paragraphs
 from helpers.data import PretrainingCollator, make_loader, pad_fraction
 from helpers.models import KIT_BERT, load_tokenizer
 from helpers.nsp import encode_pairs, make_nsp_pairs
-from helpers.training import pick_device, train
+from helpers.training import pick_device, pretraining_losses, train
 
 # "kit": the size of quick mode's small BERT (data/kit_bert/config.json), with its own vocabulary.
 KIT_SIZE = {k: v for k, v in json.loads((KIT_BERT / "config.json").read_text()).items()
@@ -84,7 +84,7 @@ def time_epoch(batches: list[dict], config: BertConfig, n_timed: int, seed: int,
     torch.manual_seed(seed)
     model = BertForPreTraining(config)
     steps = batches[: n_timed + 1]
-    history = train(model, steps, epochs=1, lr=1e-4, warmup_fraction=0.0, device=device)
+    history = train(model, steps, epochs=1, lr=1e-4, warmup_fraction=0.0, device=device, loss_fn=pretraining_losses)
     timed_seconds = history[-1]["seconds"] - history[0]["seconds"]  # step 1 is the warm-up
     timed_positions = sum(b["input_ids"].numel() for b in steps[1:])
     epoch_positions = sum(b["input_ids"].numel() for b in batches)

@@ -85,14 +85,19 @@ def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def mlm_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return the MLM loss of BertForMaskedLM or BertForPreTraining on the batch's `labels`: {'loss', 'mlm'}."""
+    """Return the MLM loss of BertForMaskedLM or BertForPreTraining on the batch's `labels`: {'loss', 'mlm'}.
+
+    The same number the model computes itself when it is given `labels` (train's default loss function).
+    """
     mlm = mlm_loss(mlm_logits(outputs), batch["labels"])
     return {"loss": mlm, "mlm": mlm}
 
 
 def nsp_losses(outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return the NSP loss of BertForNextSentencePrediction or BertForPreTraining on the batch's
-    `next_sentence_label`: {'loss', 'nsp'}."""
+    """Return the NSP loss of BertForNextSentencePrediction or BertForPreTraining: {'loss', 'nsp'}.
+
+    The pair labels come from the batch's `next_sentence_label`; the model itself never sees them.
+    """
     nsp = nsp_loss(nsp_logits(outputs), batch["next_sentence_label"])
     return {"loss": nsp, "nsp": nsp}
 

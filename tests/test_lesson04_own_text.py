@@ -1,4 +1,4 @@
-"""Lesson 04 on texts other than Meditations (blank-line paragraphs with CRLF, one NSP cannot use), and with MLM only."""
+"""Lesson 04 on other texts (blank-line paragraphs with CRLF, one NSP cannot use), and with MLM only."""
 
 import textwrap
 

@@ -65,7 +65,7 @@ def test_nsp_model_trains_on_next_sentence_label_with_nsp_losses(tokenizer, para
     batches = fixed_batches(features, NSPCollator(tokenizer), 8)
     out = model(**{k: v for k, v in batches[0].items() if k != "next_sentence_label"},
                 labels=batches[0]["next_sentence_label"])
-    assert nsp_losses(out, batches[0])["loss"].item() == pytest.approx(out.loss.item(), rel=1e-6), "the model's own loss"
+    assert nsp_losses(out, batches[0])["loss"].item() == pytest.approx(out.loss.item(), rel=1e-6), "the model's loss"
     history = train(model, batches, lr=1e-4, max_steps=2, loss_fn=nsp_losses, device=torch.device("cpu"))
     assert {"loss", "nsp"} <= history[0].keys() and history[0]["loss"] == history[0]["nsp"]
     scores = evaluate(model, batches)
