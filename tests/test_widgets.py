@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import ipywidgets
 import pytest
 
+from helpers.data import pair_room
 from helpers.masking import mask_tokens
 from helpers.nsp import make_nsp_pairs
 from helpers.widgets import mask_explorer, pair_explorer, render_masked_tokens, render_sentence_pair, save_upload
@@ -57,7 +58,7 @@ def test_render_sentence_pair_marks_segments_and_specials(tokenizer):
     tokens = tokens_part(html)
     assert tokens.count('class="tok seg-a"') == len(a) and tokens.count('class="tok seg-b"') == len(b)
     assert tokens.count('class="tok special"') == 3  # [CLS] and two [SEP]
-    assert tokens.count('class="tok pad"') == 16 - len(a) - len(b) - 3
+    assert tokens.count('class="tok pad"') == pair_room(16) - len(a) - len(b)
     assert "NotNext" in html and "token_type_id 1" in html
 
 
