@@ -1,4 +1,4 @@
-"""Turn text into model-ready batches: chunked encodings, per-batch padding, dynamic masking, length grouping."""
+"""Turn text into model-ready batches: chunked or packed windows, per-batch padding, dynamic masking, length groups."""
 
 from __future__ import annotations
 
@@ -23,6 +23,24 @@ def encode_paragraphs(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
         for start in range(0, max(len(ids), 1), room):  # an empty paragraph still gives one (empty) chunk
             chunks.append(with_special_tokens(tokenizer, ids[start : start + room])["input_ids"])
     return chunks
+
+
+def pack_windows(paragraphs: Sequence[str], tokenizer, max_length: int) -> list[list[int]]:
+    """Return [CLS] window [SEP] token-id lists cut from all paragraphs read as one stream (RoBERTa's packing).
+
+    The tokens of the paragraphs run on in reading order and are cut every `max_length - 2` tokens: every token is
+    in exactly one window, every window is `max_length` long but the last, and a window may cross a paragraph end.
+    `scripts/pretrain.py --objective mlm` cuts its text the same way (helpers.pretraining.prepare.WindowDataset).
+    """
+    room = chunk_room(max_length)
+    paragraphs = list(paragraphs)
+    # verbose=False: the warning that a paragraph is longer than the model accepts is moot, the stream is cut below.
+    encoded = tokenizer(paragraphs, add_special_tokens=False, verbose=False)["input_ids"] if paragraphs else []
+    stream = [token for ids in encoded for token in ids]
+    if not stream:
+        raise ValueError(f"no text to pack into windows: {len(paragraphs)} paragraph(s), not one token in them")
+    return [with_special_tokens(tokenizer, stream[start : start + room])["input_ids"]
+            for start in range(0, len(stream), room)]
 
 
 def chunk_room(max_length: int) -> int:

@@ -11,6 +11,7 @@ from helpers.data import (
     fixed_batches,
     length_grouped_batches,
     make_loader,
+    pack_windows,
     pad_fraction,
     pair_room,
 )
@@ -42,6 +43,42 @@ def test_chunking_splits_long_paragraphs_only(tokenizer, paragraphs):
 def test_chunking_needs_room_for_a_token(tokenizer, max_length):
     with pytest.raises(ValueError, match="max_length"):
         encode_paragraphs(["A short text."], tokenizer, max_length)
+
+
+@pytest.mark.parametrize("max_length", [3, 8, 64, 128, 512])
+def test_packed_windows_hold_every_token_once_in_order(tokenizer, paragraphs, max_length):
+    text = paragraphs[:60]
+    stream = [t for ids in tokenizer(text, add_special_tokens=False)["input_ids"] for t in ids]
+    windows = pack_windows(text, tokenizer, max_length)
+    assert all(w[0] == tokenizer.cls_token_id and w[-1] == tokenizer.sep_token_id for w in windows)
+    assert [t for w in windows for t in w[1:-1]] == stream, "every token once, in reading order"
+    assert all(len(w) == max_length for w in windows[:-1]) and 2 < len(windows[-1]) <= max_length
+    assert len(windows) == -(-len(stream) // (max_length - 2))
+
+
+def test_packed_windows_run_across_paragraph_ends(tokenizer, paragraphs):
+    text = paragraphs[:60]
+    assert len(pack_windows(text, tokenizer, 128)) < len(encode_paragraphs(text, tokenizer, 128)), (
+        "short paragraphs share a window instead of each making a short one")
+
+
+def test_a_single_paragraph_that_fits_packs_as_it_chunks(tokenizer, paragraphs):
+    lengths = [len(ids) for ids in tokenizer(paragraphs, add_special_tokens=False)["input_ids"]]
+    fits = paragraphs[lengths.index(min(lengths))]
+    assert pack_windows([fits], tokenizer, 128) == encode_paragraphs([fits], tokenizer, 128)
+    assert pack_windows([fits], tokenizer, 128) == [tokenizer(fits)["input_ids"]], "BERT's template, one window"
+
+
+@pytest.mark.parametrize("text", [[], [""], ["   ", "\n"]])
+def test_packing_no_text_says_so(tokenizer, text):
+    with pytest.raises(ValueError, match="no text to pack"):
+        pack_windows(text, tokenizer, 128)
+
+
+@pytest.mark.parametrize("max_length", [2, 0])
+def test_packing_needs_room_for_a_token(tokenizer, max_length):
+    with pytest.raises(ValueError, match="max_length"):
+        pack_windows(["A short text."], tokenizer, max_length)
 
 
 def test_pair_room_leaves_out_cls_and_two_seps(tokenizer):
