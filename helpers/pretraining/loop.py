@@ -20,7 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoConfig, get_linear_schedule_with_warmup
 
-from ..corpus import CorpusError
+from ..corpus import CorpusError, check_text_file
 from ..data import MLMCollator, PretrainingCollator
 from ..models import load_model, load_tokenizer, model_source
 from ..training import evaluate, make_optimizer, masked_pretraining_losses, native_bf16, to_device
@@ -195,9 +195,11 @@ def pretrain(config: PretrainConfig) -> Finished | None:
     check_model(config, source, offline)
     check_launch(config)
     try:
+        check_text_file(config.text)  # the lessons' messages: no such file, a folder, empty, UTF-16, binary
         text_sha256 = file_sha256(config.text)
-    except OSError as exc:
-        raise RunError(f"--text {config.text}: {exc.strerror or exc}") from None
+    except (OSError, CorpusError) as exc:
+        raise RunError(f"--text {exc}" if isinstance(exc, CorpusError) or exc.filename is None else
+                       f"--text {config.text}: {exc.strerror or exc}") from None
     accelerator = Accelerator(mixed_precision=precision(config), cpu=config.cpu, step_scheduler_with_optimizer=False)
     if accelerator.num_processes != int(os.environ.get("WORLD_SIZE", accelerator.num_processes)):
         raise RunError(f"launched as {os.environ['WORLD_SIZE']} processes, but Accelerate set up "
