@@ -184,3 +184,17 @@ def test_mlm_windows_are_the_side_tokens_cut_one_after_the_other(tmp_path, token
 def test_an_unknown_objective_is_refused(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="objective must be one of mlm\\+nsp, mlm"):
         prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, objective="nsp", cache_dir=tmp_path)
+
+
+def test_mlm_windows_on_disk_are_the_lessons_packed_windows(tmp_path, tokenizer):
+    from helpers.data import pack_windows
+
+    path = tmp_path / "short.txt"
+    paragraphs = read_paragraphs(MEDITATIONS)[:30]
+    path.write_text("\n".join(paragraphs), encoding="utf-8")
+    windows = prepare_text(path, tokenizer, max_length=MAX_LENGTH, objective="mlm", held_out_fraction=0.1,
+                           cache_dir=tmp_path / "cache", progress=False)
+    held = set(split_held_out(range(len(paragraphs)), 0.1, seed=0)[1])
+    train_paragraphs = [p for i, p in enumerate(paragraphs) if i not in held]
+    expected = pack_windows(train_paragraphs, tokenizer, MAX_LENGTH)
+    assert [windows.train[i]["input_ids"] for i in range(len(windows.train))] == expected

@@ -260,7 +260,8 @@ class WindowDataset(torch.utils.data.Dataset):
     """MLM-only examples of a prepared text: [CLS] window [SEP], the windows cut one after the other from tokens.npy.
 
     The sentences and paragraphs of a side run on as one stream (as RoBERTa read its text), cut every
-    max_length - 2 tokens: every token is in exactly one window, and only the last window may be shorter.
+    max_length - 2 tokens: every token is in exactly one window, and only the last window may be shorter. The
+    windows of the lessons' helpers.data.pack_windows, read from disk.
     """
 
     def __init__(self, folder: Path, tokenizer, max_length: int):
