@@ -199,7 +199,7 @@ def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
 
 def paragraph_lengths(paragraphs: Sequence[str], tokenizer) -> list[int]:
     """Return the number of tokens of each paragraph, special tokens not counted."""
-    return [len(ids) for ids in tokenizer(list(paragraphs), add_special_tokens=False)["input_ids"]]
+    return [len(ids) for ids in tokenizer(list(paragraphs), add_special_tokens=False, verbose=False)["input_ids"]]
 
 
 def take_fraction(examples: Sequence, fraction: float) -> list:

@@ -215,12 +215,13 @@ def nsp_hard_reason() -> Checker:
                   "to one label and scores about that label's share of the held-out pairs, which can be below 0.5.")
 
 
-def fewer_tokens_per_step() -> Checker:
-    """Lesson 03 (reason): why MLM-only training on paragraph windows reads fewer tokens than on pairs, same steps."""
-    return choice("b", "abc", "where does a window end, and where does a pair end?",
-                  "a window holds one paragraph (or a piece of one) and ends with it, while BERT's pair recipe fills "
-                  "each pair with whole sentences up to MAX_LENGTH across paragraph ends: the same number of steps "
-                  "is not the same number of tokens.")
+def packing_across_paragraphs() -> Checker:
+    """Lesson 03 (reason): what packing MLM windows across paragraph ends buys (full windows) and what it costs."""
+    return choice("c", "abc", "does packing drop a token, does it make more examples or fewer, and does anything "
+                  "stop attention at a paragraph end inside a window?",
+                  "packed, every window is full but the last, so each step of BATCH_SIZE examples reads more text "
+                  "and pads almost nothing; the price is windows that run from one paragraph into the next, where a "
+                  "hidden token may be guessed from words that do not belong with it.")
 
 
 def padding_to(length: int, feature) -> Checker:

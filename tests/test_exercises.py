@@ -36,7 +36,7 @@ LESSON_CHECKERS_01_02 = [
     lambda tok: exercises.nsp_cue_fix(),
     lambda tok: exercises.coin_flip_nsp_loss(),
     lambda tok: exercises.confidently_wrong(),
-    lambda tok: exercises.fewer_tokens_per_step(),
+    lambda tok: exercises.packing_across_paragraphs(),
 ]
 
 
@@ -86,7 +86,7 @@ def test_numbers_of_other_types_are_accepted(capsys):
 MULTIPLE_CHOICES = [exercises.highest_loss_position, exercises.perplexity_without_kept, exercises.epochs_to_keep,
                     exercises.nsp_cue_fix, exercises.confidently_wrong, exercises.nsp_hard_reason,
                     exercises.from_scratch_prediction, exercises.pairs_when_length_doubles,
-                    exercises.fewer_tokens_per_step]
+                    exercises.packing_across_paragraphs]
 
 
 @pytest.mark.parametrize("make", MULTIPLE_CHOICES)
