@@ -45,6 +45,7 @@ def main(argv: list[str]) -> None:
                 if stop_after is not None and schedulers[0].last_epoch >= stop_after:  # last_epoch: steps taken
                     print(f"--stop-after {stop_after}: stopped at step {schedulers[0].last_epoch}")
                     record()
+                    accelerator.wait_for_everyone()  # stop together; pretrain() then leaves the process group
                     sys.exit(0)
                 yield batch
 

@@ -216,6 +216,9 @@ def pretrain(config: PretrainConfig) -> Finished | None:
         return _run(config, accelerator, source, text_sha256)
     finally:
         lock.release()
+        # Leave the process group on every way out, a stop too: a process that exits while the group's threads
+        # still run is aborted ("terminate called without an active exception").
+        accelerator.end_training()
 
 
 def _run(config: PretrainConfig, accelerator: Accelerator, source: str, text_sha256: str) -> Finished | None:
@@ -322,5 +325,4 @@ def finish(config: PretrainConfig, accelerator: Accelerator, model, tokenizer, p
         print(f"saved the model to {config.output / 'model'}")
         finished = Finished(final, tokenizer, scores)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
     return finished
