@@ -144,6 +144,12 @@ def report_data(config: PretrainConfig, stats: dict, accelerator: Accelerator) -
                           "model was trained on?")
 
 
+def make_collator(config: PretrainConfig, tokenizer) -> MLMCollator:
+    """Return the collator of the objective: pairs masked and labelled for NSP, or MLM-only windows masked."""
+    kind = PretrainingCollator if config.objective == "mlm+nsp" else MLMCollator
+    return kind(tokenizer, config.mask_rate, pad_to_multiple_of=PAD_MULTIPLE)
+
+
 def epoch_loader(config: PretrainConfig, phase: Phase, accelerator: Accelerator, epoch: int, start: int,
                  collator: MLMCollator) -> tuple[torch.utils.data.DataLoader, list[list[int]]]:
     """Return the loader of this process's batches of `epoch` from batch `start` on, and their example indices."""
@@ -265,8 +271,7 @@ def _run(config: PretrainConfig, accelerator: Accelerator, source: str, text_sha
     log.write({"event": "resumed" if progress else "started", "step": step, "epoch": epoch + 1,
                "processes": accelerator.num_processes, "settings": settings, **stats})
 
-    collator = (PretrainingCollator if with_nsp else MLMCollator)(tokenizer, config.mask_rate,
-                                                                   pad_to_multiple_of=PAD_MULTIPLE)
+    collator = make_collator(config, tokenizer)
     window = Window(accelerator.device, ("loss", "mlm", "nsp") if with_nsp else ("loss", "mlm"))
     k = config.gradient_accumulation
     while epoch < len(schedule):
@@ -314,8 +319,7 @@ def finish(config: PretrainConfig, accelerator: Accelerator, model, tokenizer, p
         final = accelerator.unwrap_model(model).model
         batches = bucketed_batches(phase.held_out.lengths, seed=derive_seed(config.seed, "held-out"), epoch=0,
                                    multiple=PAD_MULTIPLE, **phase.batching)
-        collator = (PretrainingCollator if "next_sentence_label" in phase.held_out[0] else MLMCollator)(
-            tokenizer, config.mask_rate, pad_to_multiple_of=PAD_MULTIPLE)
+        collator = make_collator(config, tokenizer)
         seeds = [derive_seed(config.seed, "held-out masks", i) for i in range(len(batches))]
         held_out = CollatedBatches(phase.held_out, batches, collator, seeds)
         scores = evaluate(final, (held_out[i] for i in range(len(held_out))))
