@@ -1,0 +1,126 @@
+"""Execute each lesson once in quick mode and keep the executed copy, for every check that only reads outputs.
+
+    python scripts/execute_lessons.py            # every lesson whose copy is missing or stale
+    python scripts/execute_lessons.py 03 05      # only these lessons
+    python scripts/execute_lessons.py --force    # execute again even when the copy is fresh
+
+The copies go to _build/executed/<lesson>.ipynb with their outputs and the widgets' saved state (what the course site
+renders as a snapshot). A copy is fresh while its stamp matches: a hash of the lesson, every file under helpers/, the
+kit's model and the lessons' texts, and the versions of the packages that decide what a lesson prints. TEACHING.md's
+numbers, the site and the lesson-output tests read these copies instead of each running the lesson again.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO_ROOT / "notebooks"
+EXECUTED = REPO_ROOT / "_build" / "executed"
+CELL_TIMEOUT = 900  # seconds per cell: wide, as a cell that takes under a minute took 300 s on a busy 2-core machine
+# What a quick-mode lesson's outputs depend on besides its own cells.
+INPUTS = ["helpers", "data/kit_bert", "data/meditations.txt", "data/austen.txt", "notebooks/colab_cell.py"]
+PACKAGES = ["torch", "transformers", "tokenizers", "numpy", "matplotlib", "ipywidgets"]
+
+
+def lessons() -> list[Path]:
+    """Return the lesson notebooks in reading order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def lesson(number: str) -> Path:
+    """Return the notebook of lesson `number` ('03' -> notebooks/03_....ipynb); exit with a message if there is none."""
+    found = [path for path in lessons() if path.name.startswith(f"{number}_")]
+    if len(found) != 1:
+        sys.exit(f"execute_lessons: no lesson numbered {number!r}; the lessons are "
+                 f"{', '.join(path.name[:2] for path in lessons())}")
+    return found[0]
+
+
+def stamp(path: Path) -> str:
+    """Return a hash of everything the lesson's quick-mode outputs depend on (its cells, helpers, data, versions)."""
+    digest = hashlib.sha256()
+    cells = nbformat.read(path, as_version=4).cells
+    digest.update(json.dumps([(cell.cell_type, cell.source) for cell in cells]).encode())
+    for name in INPUTS:
+        root = REPO_ROOT / name
+        for file in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(REPO_ROOT)).encode() + file.read_bytes())
+    digest.update(" ".join(f"{name}={version(name)}" for name in PACKAGES).encode())
+    return digest.hexdigest()
+
+
+def executed_path(path: Path) -> Path:
+    """Return where the executed copy of lesson `path` is kept."""
+    return EXECUTED / path.name
+
+
+def is_fresh(path: Path) -> bool:
+    """Return True when the executed copy of `path` exists and was made from the lesson and inputs as they are now."""
+    copy = executed_path(path)
+    if not copy.exists():
+        return False
+    return nbformat.read(copy, as_version=4).metadata.get("kit_execution", {}).get("stamp") == stamp(path)
+
+
+def execute(path: Path) -> Path:
+    """Execute lesson `path` top to bottom in quick mode on the CPU; save it with outputs; return the copy's path.
+
+    A cell that raises stops the run with nbclient's CellExecutionError (naming the cell), and no copy is written.
+    """
+    env = {"KIT_QUICK": "1", "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
+    saved = {name: os.environ.get(name) for name in [*env, "KIT_MAX_STEPS", "KIT_MODEL", "MPLBACKEND"]}
+    os.environ.update(env)
+    for name in ["KIT_MAX_STEPS", "KIT_MODEL", "MPLBACKEND"]:  # the lesson as a learner runs it: no caps, inline plots
+        os.environ.pop(name, None)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
+                       store_widget_state=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+        seconds = time.perf_counter() - start
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+    nb.metadata["kit_execution"] = {"stamp": stamp(path), "seconds": round(seconds, 1), "mode": "quick"}
+    copy = executed_path(path)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    staging = copy.with_suffix(f".{os.getpid()}.tmp")  # another process may be writing the same copy: rename is atomic
+    nbformat.write(nb, staging)
+    staging.replace(copy)
+    return copy
+
+
+def executed(path: Path, force: bool = False) -> nbformat.NotebookNode:
+    """Return the executed copy of lesson `path`, executing the lesson first if the copy is missing or stale."""
+    if force or not is_fresh(path):
+        execute(path)
+    return nbformat.read(executed_path(path), as_version=4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("numbers", nargs="*", help="lesson numbers such as 01 05 (default: every lesson)")
+    parser.add_argument("--force", action="store_true", help="execute even when the executed copy is fresh")
+    args = parser.parse_args()
+    for path in [lesson(number) for number in args.numbers] or lessons():
+        if not args.force and is_fresh(path):
+            print(f"{path.name}: fresh copy in {executed_path(path).relative_to(REPO_ROOT)}")
+            continue
+        start = time.perf_counter()
+        execute(path)
+        print(f"{path.name}: executed in {time.perf_counter() - start:.0f} s -> "
+              f"{executed_path(path).relative_to(REPO_ROOT)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
