@@ -16,6 +16,12 @@ PYTEST := timeout 7200 $(PY) -m pytest
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# A learner's set-up in under a minute: versions against pyproject.toml, the mode and why, the quick model's fill-mask,
+# widgets in this front end, free disk and memory, and what to do about each problem (helpers/check.py).
+.PHONY: check
+check: install
+	$(PY) -m helpers.check
+
 # Unit tests, every notebook under nbval (quick mode, CPU), and the browser tests of the widgets.
 test: install-test browser-deps
 	KIT_QUICK=1 $(PYTEST) tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT)

@@ -22,7 +22,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from . import DATA_DIR
+from . import DATA_DIR, REPO_ROOT
 
 HEADS = {"mlm": BertForMaskedLM, "nsp": BertForNextSentencePrediction, "pretraining": BertForPreTraining}
 DEFAULT_MODEL = "bert-base-uncased"
@@ -30,6 +30,12 @@ HUB_PROBE_SECONDS = 3.0
 # Quick mode's model: a small BERT the kit pre-trained on Jane Austen (never on Meditations) with
 # scripts/pretrain_kit_bert.py; data/kit_bert/card.json is its model card.
 KIT_BERT = DATA_DIR / "kit_bert"
+# A class sets the mode once for every learner: a file named KIT_QUICK in the kit's folder, holding 1 (quick) or 0
+# (full), read when the environment variable is not set (TEACHING.md, room set-up).
+CLASS_SETTING = REPO_ROOT / "KIT_QUICK"
+# Measured with a bert-base-sized model (benchmarks/full_mode_memory.py; TEACHING.md, room set-up): why a machine
+# without a GPU runs quick mode unless asked for full mode.
+CPU_FULL_MODE_NOTE = "full mode on a CPU takes several minutes a lesson and up to 6 GiB of memory"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,26 @@ class RunMode:
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quick_setting() -> tuple[bool | None, str]:
+    """Return (True: quick, False: full, None: not set) from KIT_QUICK, else the class's KIT_QUICK file, and where."""
+    value, where = os.environ.get("KIT_QUICK", "").strip(), "KIT_QUICK={} is set"
+    if not value and CLASS_SETTING.is_file():
+        value, where = CLASS_SETTING.read_text(encoding="utf-8").strip(), "the class's KIT_QUICK file holds {}"
+    if not value:
+        return None, ""
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True, where.format(value)
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False, where.format(value)
+    raise ValueError(f"KIT_QUICK must be 1 (quick mode) or 0 (full mode), got {value!r} "
+                     f"({'the file ' + str(CLASS_SETTING) if where.startswith('the') else 'the environment variable'})")
+
+
+def gpu_available() -> bool:
+    """Return True if PyTorch sees a CUDA GPU."""
+    return torch.cuda.is_available()
 
 
 def hub_reachable(timeout: float = HUB_PROBE_SECONDS, name: str = DEFAULT_MODEL) -> bool:
@@ -90,11 +116,15 @@ def in_hf_cache(name: str) -> bool:
 @functools.cache
 def run_mode() -> RunMode:
     """Return the run mode, decided once per process (see README: KIT_QUICK, KIT_MODEL, HF_HUB_OFFLINE)."""
-    if _env_flag("KIT_QUICK"):
-        return RunMode(True, "KIT_QUICK=1 is set")
-    name = os.environ.get("KIT_MODEL", "").strip() or DEFAULT_MODEL
+    quick, why = quick_setting()
+    if quick:
+        return RunMode(True, why)
+    chosen = os.environ.get("KIT_MODEL", "").strip()
+    name = chosen or DEFAULT_MODEL
     if Path(name).is_dir():
         return RunMode(False, "KIT_MODEL names this folder", name)
+    if quick is None and not chosen and not gpu_available():
+        return RunMode(True, f"no GPU: {CPU_FULL_MODE_NOTE}; set KIT_QUICK=0 for it")
     if _env_flag("HF_HUB_OFFLINE"):
         if in_hf_cache(name):
             return RunMode(False, "HF_HUB_OFFLINE=1 and the model is in the cache", name, offline=True)
@@ -180,3 +210,24 @@ def from_scratch(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Return a model of the same class and size as `model`, with fresh random weights (seeded)."""
     torch.manual_seed(seed)
     return type(model)(model.config)
+
+
+def model_folder_problem(name: str) -> str | None:
+    """Return what is wrong with `name` as a model to load (a run folder, a checkpoint, a mistyped folder), or None.
+
+    Loading such a name fails with the library's words ("Unrecognized model...", "Repo id must be in the form...");
+    this says what the learner gave and where the model is. A Hub name is None here: only loading can tell.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if (path / "config.json").exists():
+            return None
+        if (path / "model" / "config.json").exists():
+            return f"{name} is a run folder; its model is in {path / 'model'}"
+        if (path / "progress.json").exists():
+            return (f"{name} is a checkpoint of a run (what --resume goes on from); the run's model is in "
+                    f"{path.parent.parent / 'model'}")
+        return f"{name} is a folder with no model in it (no config.json)"
+    local = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or (
+        name.count("/") == 1 and path.parent.is_dir())
+    return f"{name}: no such folder (the path is relative to {Path.cwd()})" if local else None

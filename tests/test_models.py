@@ -3,6 +3,7 @@ import http.server
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -94,6 +95,7 @@ def test_hub_probe_succeeds_against_a_server_that_answers(monkeypatch):
 def test_run_mode_falls_back_to_quick_with_a_reason(monkeypatch, env, reason):
     for name in ("KIT_QUICK", "HF_HUB_OFFLINE", "KIT_MODEL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(models, "gpu_available", lambda: True)  # without a GPU quick mode has a reason of its own
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     models.run_mode.cache_clear()
@@ -111,10 +113,52 @@ def test_full_mode_when_the_hub_answers(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("KIT_MODEL", raising=False)
     monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(models, "gpu_available", lambda: True)
     models.run_mode.cache_clear()
     try:
         mode = models.run_mode()
         assert not mode.quick and mode.model == "bert-base-uncased" and "Hub" in mode.banner()
+    finally:
+        models.run_mode.cache_clear()
+
+
+@pytest.mark.parametrize("setting, quick, says", [(None, True, "no GPU"), ("0", False, "Hub"), ("1", True, "KIT_QUICK")])
+def test_without_a_gpu_quick_mode_unless_full_is_asked_for(monkeypatch, setting, quick, says):
+    for name in ("KIT_QUICK", "HF_HUB_OFFLINE", "KIT_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    if setting is not None:
+        monkeypatch.setenv("KIT_QUICK", setting)
+    monkeypatch.setattr(models, "CLASS_SETTING", Path("/nonexistent/KIT_QUICK"))
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(models, "gpu_available", lambda: False)
+    models.run_mode.cache_clear()
+    try:
+        mode = models.run_mode()
+        assert mode.quick == quick and says in mode.banner()
+        if setting is None:
+            assert "KIT_QUICK=0" in mode.banner(), "the banner says how to get full mode"
+    finally:
+        models.run_mode.cache_clear()
+
+
+def test_a_class_sets_the_mode_once_with_a_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("KIT_QUICK", raising=False)
+    monkeypatch.delenv("KIT_MODEL", raising=False)
+    monkeypatch.setattr(models, "gpu_available", lambda: True)
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(models, "CLASS_SETTING", tmp_path / "KIT_QUICK")
+    models.run_mode.cache_clear()
+    try:
+        (tmp_path / "KIT_QUICK").write_text("1\n")
+        mode = models.run_mode()
+        assert mode.quick and "class's KIT_QUICK file" in mode.banner()
+        monkeypatch.setenv("KIT_QUICK", "0")  # a learner's own setting wins over the class's
+        models.run_mode.cache_clear()
+        assert not models.run_mode().quick
+        monkeypatch.setenv("KIT_QUICK", "maybe")
+        models.run_mode.cache_clear()
+        with pytest.raises(ValueError, match="KIT_QUICK must be 1 .* or 0"):
+            models.run_mode()
     finally:
         models.run_mode.cache_clear()
 
