@@ -3,7 +3,8 @@
 Each model (an *arm*) is scored with a linear probe on its frozen, mean-pooled features and, where asked, by
 fine-tuning it whole, at several label budgets (examples per class) and over several seeds. A seed draws the
 training examples and the classifier's start; every arm sees the same draws and the same test examples, so arms
-can be compared pair by pair. `bootstrap_interval` turns the per-example results into a mean with a 95% interval.
+can be compared pair by pair. An arm may be several continued pre-training runs of one recipe: each is scored,
+and `helpers.verdict` counts the luck of the run in the intervals.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import get_linear_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
 
 from .corpus import CorpusError, read_text
 from .training import make_optimizer, planned_steps
@@ -28,56 +30,27 @@ METHODS = ("probe", "finetune")
 
 
 @dataclass(frozen=True)
-class Interval:
-    """A mean and its 95% interval."""
-
-    mean: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
-
-
-@dataclass(frozen=True)
 class Task:
-    """A labelled task split once: training texts to draw label budgets from, and a fixed test set."""
+    """A labelled task split once: training texts to draw label budgets from, and a fixed test set.
+
+    `test_groups` gives each test example a group id: examples that belong together (a sentence and its shuffled
+    twin) share one and count as one unit in the intervals. None: every test example is its own group.
+    """
 
     train_texts: list[str]
     train_labels: list[int]
     test_texts: list[str]
     test_labels: list[int]
     classes: list[str]
+    test_groups: list[int] | None = None
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One model to score: its encoder (a BERT without heads) and its tokenizer."""
+    """One model to score: its encoder (a BERT without heads) and its tokenizer (one run of an arm's recipe)."""
 
     encoder: torch.nn.Module
     tokenizer: object
-
-
-def bootstrap_interval(values: np.ndarray, *, rounds: int = 2000, seed: int = 0,
-                       confidence: float = 0.95) -> Interval:
-    """Return the mean of a (seeds x test examples) array with a bootstrap interval over both.
-
-    Two kinds of luck move a score: which training examples a seed drew (rows) and which examples the test set
-    happens to hold (columns). Each round resamples rows and columns with replacement; the interval is the middle
-    `confidence` share of the resampled means. For a difference of two arms, pass the per-example difference.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"values must be a non-empty (seeds x examples) array, got shape {values.shape}")
-    rows, cols = values.shape
-    rng = np.random.default_rng(seed)
-    # How often each row and column is drawn in each round: the resampled mean is a weighted mean.
-    row_counts = rng.multinomial(rows, np.full(rows, 1 / rows), size=rounds)
-    col_counts = rng.multinomial(cols, np.full(cols, 1 / cols), size=rounds)
-    means = np.einsum("br,rc,bc->b", row_counts, values, col_counts) / (rows * cols)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(values.mean()), float(low), float(high))
 
 
 def sample_per_class(labels: Sequence[int], per_class: int, seed: int) -> list[int]:
@@ -163,6 +136,21 @@ class FineTuning:
     max_length: int = 128
 
 
+def warmup_then_decay(optimizer: torch.optim.Optimizer, total: int, warmup_fraction: float = 0.1) -> LambdaLR:
+    """Return a schedule that rises linearly over the first tenth of `total` steps, then falls linearly.
+
+    Step i (from 0) runs at (i + 1) / warmup of the peak while warming up, then at (total - i) / (total - warmup):
+    no step runs at learning rate 0, not even the first or the last (transformers' linear schedule gives the
+    first step 0, which is one step in ten of a ten-step fine-tuning).
+    """
+    warmup = min(max(1, round(warmup_fraction * total)), total)
+
+    def factor(i: int) -> float:
+        return (i + 1) / warmup if i < warmup else (total - i) / max(1, total - warmup)
+
+    return LambdaLR(optimizer, factor)
+
+
 def fine_tune_correct(arm: Arm, task: Task, chosen: Sequence[int], seed: int,
                       settings: FineTuning = FineTuning()) -> np.ndarray:
     """Fine-tune a copy of the arm's encoder with a new linear head on the chosen examples; return test hits.
@@ -173,10 +161,10 @@ def fine_tune_correct(arm: Arm, task: Task, chosen: Sequence[int], seed: int,
     device = next(arm.encoder.parameters()).device
     model = MeanPoolClassifier(copy.deepcopy(arm.encoder), len(task.classes)).to(device)
     order = random.Random(seed)
-    per_epoch = -(-len(chosen) // settings.batch_size)
+    per_epoch = math.ceil(len(chosen) / settings.batch_size)
     total = planned_steps(settings.epochs * per_epoch)
     optimizer = make_optimizer(model, settings.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
+    scheduler = warmup_then_decay(optimizer, total)
     model.train()
     step = 0
     while step < total:
@@ -203,73 +191,49 @@ def fine_tune_correct(arm: Arm, task: Task, chosen: Sequence[int], seed: int,
     return torch.cat(hits).numpy()
 
 
-Results = dict[tuple[str, str, int], np.ndarray]  # (method, arm, per class) -> hits, seeds x test examples
+Results = dict[tuple[str, str, int], np.ndarray]  # (method, arm, per class) -> hits, runs x seeds x test examples
 
 
-def compare(arms: Mapping[str, Arm], task: Task, per_class: Sequence[int], seeds: int, methods: Sequence[str],
-            *, first_seed: int = 0, max_length: int = 128, fine_tuning: FineTuning = FineTuning(),
-            fine_tune_per_class: Sequence[int] | None = None, progress=None) -> Results:
+def compare(arms: Mapping[str, Arm | Sequence[Arm]], task: Task, per_class: Sequence[int], seeds: int,
+            methods: Sequence[str], *, first_seed: int = 0, max_length: int = 128,
+            fine_tuning: FineTuning = FineTuning(), fine_tune_per_class: Sequence[int] | None = None,
+            progress=None) -> Results:
     """Score every arm at every label budget for `seeds` seeds with each method; return the per-example hits.
 
-    Seed s draws the same training examples for every arm, so arm differences can be read seed by seed. The probe
-    runs at every budget; fine-tuning at `fine_tune_per_class` (default: every budget too). `progress`, if given,
-    is called with a short description before each block of work.
+    An arm is one model or a list of runs of one recipe (e.g. continued pre-training with seeds 0, 1, 2); each
+    run is scored alike and the hits are stacked as (runs, seeds, test examples). Seed s draws the same training
+    examples for every arm and run, so arm differences can be read seed by seed. The probe runs at every budget;
+    fine-tuning at `fine_tune_per_class` (default: every budget too). `progress`, if given, is called with a
+    short description before each block of work.
     """
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
-    results: Results = {}
-    draws = {k: [sample_per_class(task.train_labels, k, first_seed + s) for s in range(seeds)] for k in per_class}
-    for name, arm in arms.items():
-        if "probe" in methods:
-            if progress:
-                progress(f"{name}: features and probes")
-            train_x = text_features(arm, task.train_texts, max_length=max_length)
-            test_x = text_features(arm, task.test_texts, max_length=max_length)
-            for k in per_class:
-                results["probe", name, k] = np.stack([
-                    probe_correct(train_x[chosen], [task.train_labels[i] for i in chosen], test_x, task.test_labels)
-                    for chosen in draws[k]])
-        if "finetune" in methods:
-            for k in fine_tune_per_class or per_class:
+    tune_budgets = list(per_class if fine_tune_per_class is None else fine_tune_per_class)
+    draws = {k: [sample_per_class(task.train_labels, k, first_seed + s) for s in range(seeds)]
+             for k in dict.fromkeys([*per_class, *tune_budgets])}
+    runs = {name: [arm] if isinstance(arm, Arm) else list(arm) for name, arm in arms.items()}
+    hits: dict[tuple[str, str, int], list[np.ndarray]] = {}
+    for name, members in runs.items():
+        for r, arm in enumerate(members):
+            run = f"{name}, run {r + 1} of {len(members)}" if len(members) > 1 else name
+            if "probe" in methods:
                 if progress:
-                    progress(f"{name}: fine-tuning at {k} per class, {seeds} seeds")
-                results["finetune", name, k] = np.stack([
-                    fine_tune_correct(arm, task, chosen, first_seed + s, fine_tuning)
-                    for s, chosen in enumerate(draws[k])])
-    return results
-
-
-def summarise(results: Results, pairs: Sequence[tuple[str, str]] = ()) -> tuple[list[dict], list[dict]]:
-    """Return (one row per cell with mean/low/high accuracy, one row per (a, b) pair and cell: a minus b)."""
-    rows = [{"model": arm, "method": method, "per_class": k, "seeds": len(hits),
-             **vars(bootstrap_interval(hits))} for (method, arm, k), hits in results.items()]
-    differences = []
-    for a, b in pairs:
-        for (method, arm, k), hits in results.items():
-            if arm == a and (method, b, k) in results:
-                gap = hits.astype(float) - results[method, b, k]
-                differences.append({"a": a, "b": b, "method": method, "per_class": k,
-                                    **vars(bootstrap_interval(gap))})
-    return rows, differences
-
-
-def _cell(row: Mapping | None) -> str:
-    return str(Interval(row["mean"], row["low"], row["high"])) if row else ""
-
-
-def results_table(rows: Sequence[Mapping], differences: Sequence[Mapping] = ()) -> str:
-    """Return the rows as a readable table (one line per model and method, one column per label budget), then
-    one line per difference."""
-    budgets = sorted({r["per_class"] for r in rows})
-    lines = [f"{'model':<28}{'method':<10}" + "".join(f"{f'{k} per class':>24}" for k in budgets)]
-    for model, method in dict.fromkeys((r["model"], r["method"]) for r in rows):
-        cells = {r["per_class"]: r for r in rows if (r["model"], r["method"]) == (model, method)}
-        lines.append(f"{model[:27]:<28}{method:<10}" + "".join(f"{_cell(cells.get(k)):>24}" for k in budgets))
-    for d in differences:
-        lines.append(f"{d['a'][:24]} - {d['b'][:24]} ({d['method']}, {d['per_class']} per class): "
-                     f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
-    return "\n".join(lines)
+                    progress(f"{run}: features and probes")
+                train_x = text_features(arm, task.train_texts, max_length=max_length)
+                test_x = text_features(arm, task.test_texts, max_length=max_length)
+                for k in per_class:
+                    hits.setdefault(("probe", name, k), []).append(np.stack([
+                        probe_correct(train_x[chosen], [task.train_labels[i] for i in chosen], test_x,
+                                      task.test_labels) for chosen in draws[k]]))
+            if "finetune" in methods:
+                for k in tune_budgets:
+                    if progress:
+                        progress(f"{run}: fine-tuning at {k} per class, {seeds} seeds")
+                    hits.setdefault(("finetune", name, k), []).append(np.stack([
+                        fine_tune_correct(arm, task, chosen, first_seed + s, fine_tuning)
+                        for s, chosen in enumerate(draws[k])]))
+    return {key: np.stack(per_run) for key, per_run in hits.items()}
 
 
 def plot_budgets(rows: Sequence[Mapping], method: str = "probe", chance: float | None = None):
@@ -301,8 +265,19 @@ class TaskError(ValueError):
     """A labelled file or budget that cannot be used; the message names the file or option and what to do."""
 
 
-def read_labelled_csv(path: str | Path) -> tuple[list[str], list[str]]:
-    """Return (texts, labels) from a UTF-8 CSV file whose header names a `text` and a `label` column."""
+class LabelledRows(NamedTuple):
+    """A labelled CSV file's rows: texts, labels, and each row's group (None when the file has no group column)."""
+
+    texts: list[str]
+    labels: list[str]
+    groups: list[str] | None
+
+
+def read_labelled_csv(path: str | Path, group_column: str | None = None) -> LabelledRows:
+    """Return the texts, labels (and groups) of a UTF-8 CSV file whose header names a `text` and a `label` column.
+
+    A text given twice with two different labels is refused with both line numbers: one of them is a mistake.
+    """
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise TaskError(f"{path} is empty: it needs a header line 'text,label' and one labelled example per line")
@@ -315,49 +290,74 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[str]]:
         rows, header = list(reader), reader.fieldnames or []
     except csv.Error as exc:
         raise TaskError(f"{path} is not a readable CSV file ({exc}): save it as CSV with a header line") from None
-    missing = [c for c in ("text", "label") if c not in header]
+    wanted = ["text", "label"] + ([group_column] if group_column else [])
+    missing = [c for c in wanted if c not in header]
     if missing:
         raise TaskError(f"{path} has no {' and no '.join(repr(c) for c in missing)} column (its first line reads "
                         f"{','.join(header)!r}): the first line must name the columns, e.g. 'text,label'")
-    texts, labels = [], []
+    texts, labels, groups, first_line = [], [], [], {}
     for line, row in enumerate(rows, start=2):
         text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
         if not text or not label:
             raise TaskError(f"{path}, line {line}: empty {'text' if not text else 'label'}: fill it in or remove "
                             "the line")
+        if text in first_line and labels[first_line[text] - 2] != label:
+            raise TaskError(f"{path}, lines {first_line[text]} and {line}: the same text has the labels "
+                            f"{labels[first_line[text] - 2]!r} and {label!r}: keep the right one")
+        first_line.setdefault(text, line)
         texts.append(text)
         labels.append(label)
+        groups.append((row.get(group_column) or "").strip() if group_column else "")
     if not texts:
         raise TaskError(f"{path} has a header but no examples: add one labelled example per line")
     if len(set(labels)) < 2:
         raise TaskError(f"{path}: every example has the label {labels[0]!r}: a task needs at least two classes")
-    return texts, labels
+    return LabelledRows(texts, labels, groups if group_column else None)
 
 
-def split_task(texts: Sequence[str], labels: Sequence[str], test_fraction: float, seed: int) -> tuple[Task, int]:
+def split_task(texts: Sequence[str], labels: Sequence[str], test_fraction: float, seed: int,
+               groups: Sequence[str] | None = None) -> tuple[Task, int]:
     """Return (the task split into training pool and test set, how many rows repeat an earlier text).
 
-    The split is drawn per class (each class keeps its share in the test set) from distinct texts, so a text that
-    appears twice is never on both sides. Fixed by `seed`, whatever models are scored afterwards.
+    Each distinct text is kept once, on one side: a repeated text is never drawn twice into one budget nor counted
+    twice in the test set. Without `groups` the split is drawn per class (each class keeps its share in the test
+    set); with them, whole groups go to one side and the test set's groups are the units of its intervals. Fixed
+    by `seed`, whatever models are scored afterwards.
     """
+    first: dict[str, tuple[str, str | None]] = {}  # text -> (label, group) of its first row
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        if text in first and first[text][0] != label:
+            raise TaskError(f"the text {text[:60]!r} has two labels, {first[text][0]!r} and {label!r}: keep one")
+        first.setdefault(text, (label, None if groups is None else groups[i]))
     classes = sorted(set(labels))
-    first_label = {}
-    for text, label in zip(texts, labels):
-        first_label.setdefault(text, label)
     rng = random.Random(seed)
-    test_texts: set[str] = set()
-    for label in classes:
-        group = sorted(t for t, first in first_label.items() if first == label)
-        if len(group) < 2:
-            raise TaskError(f"class {label!r} has {len(group)} distinct text: it needs at least two, one to "
-                            "train on and one to test")
-        take = min(max(1, round(test_fraction * len(group))), len(group) - 1)
-        test_texts.update(rng.sample(group, take))
+    if groups is None:
+        test_texts: set[str] = set()
+        for label in classes:
+            members = sorted(t for t, (y, _) in first.items() if y == label)
+            if len(members) < 2:
+                raise TaskError(f"class {label!r} has {len(members)} distinct text: it needs at least two, one to "
+                                "train on and one to test")
+            test_texts.update(rng.sample(members, min(max(1, round(test_fraction * len(members))), len(members) - 1)))
+    else:
+        ids = sorted({g for _, g in first.values()})
+        if len(ids) < 2:
+            raise TaskError(f"the group column has {len(ids)} group: it needs at least two, one to train on and one "
+                            "to test")
+        test_ids = set(rng.sample(ids, min(max(1, round(test_fraction * len(ids))), len(ids) - 1)))
+        test_texts = {t for t, (_, g) in first.items() if g in test_ids}
+        for label in classes:
+            sides = {t in test_texts for t, (y, _) in first.items() if y == label}
+            if sides != {True, False}:
+                raise TaskError(f"class {label!r} is only on the {'test' if True in sides else 'training'} side of "
+                                "the group split: label more groups, or change --seed")
     index = {label: i for i, label in enumerate(classes)}
-    train = [(t, index[y]) for t, y in zip(texts, labels) if t not in test_texts]
-    test = [(t, index[y]) for t, y in zip(texts, labels) if t in test_texts]
-    task = Task([t for t, _ in train], [y for _, y in train], [t for t, _ in test], [y for _, y in test], classes)
-    return task, len(texts) - len(first_label)
+    train = [(t, index[y]) for t, (y, _) in first.items() if t not in test_texts]
+    test = [(t, index[y], g) for t, (y, g) in first.items() if t in test_texts]
+    group_ids = None if groups is None else {g: i for i, g in enumerate(dict.fromkeys(g for _, _, g in test))}
+    task = Task([t for t, _ in train], [y for _, y in train], [t for t, _, _ in test], [y for _, y, _ in test],
+                classes, None if group_ids is None else [group_ids[g] for _, _, g in test])
+    return task, len(texts) - len(first)
 
 
 def check_budgets(task: Task, per_class: Sequence[int]) -> None:

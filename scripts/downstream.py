@@ -24,7 +24,8 @@ import torch  # noqa: E402
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from helpers.downstream import (METHODS, Arm, FineTuning, TaskError, check_budgets, compare,  # noqa: E402
-                                read_labelled_csv, results_table, split_task, summarise)
+                                read_labelled_csv, split_task)
+from helpers.verdict import results_table, summarise  # noqa: E402
 from helpers.models import quiet_transformers  # noqa: E402
 from helpers.training import pick_device  # noqa: E402
 
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
         check_args(args)
-        task, repeated = split_task(*read_labelled_csv(args.data), args.test_fraction, args.seed)
+        texts, labels, _ = read_labelled_csv(args.data)
+        task, repeated = split_task(texts, labels, args.test_fraction, args.seed)
         check_budgets(task, args.per_class)
     except TaskError as exc:
         fail(exc)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = compare(arms, task, args.per_class, args.seeds, methods, first_seed=args.seed,
                       fine_tuning=FineTuning(lr=args.lr), progress=lambda what: print(f"... {what}", flush=True))
     later_minus_earlier = [(b, a) for a, b in itertools.combinations(args.model, 2)]
-    rows, differences = summarise(results, later_minus_earlier)
+    rows, differences = summarise(results, task, later_minus_earlier)
     print(results_table(rows, differences))
     report = {"results": rows, "differences": differences, "test_examples": len(task.test_texts),
               "classes": task.classes}

@@ -1,42 +1,15 @@
-"""helpers.downstream: intervals, label budgets, the probe and fine-tuning, the paired comparison of arms."""
+"""helpers.downstream: label budgets, the probe and fine-tuning, the comparison of arms (several runs each)."""
 
 import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from helpers.downstream import (Arm, FineTuning, Task, bootstrap_interval, compare, fine_tune_correct,
-                                probe_correct, results_table, sample_per_class, summarise)
+from helpers.downstream import (Arm, FineTuning, Task, compare, fine_tune_correct, probe_correct, sample_per_class,
+                                warmup_then_decay)
 from helpers.models import load_tokenizer, KIT_BERT
-
-
-def test_interval_of_one_seed_matches_the_normal_approximation():
-    # One row of 2,000 coin flips with p = 0.3: the bootstrap interval is p +- 1.96 sqrt(p (1 - p) / n).
-    hits = (np.random.default_rng(0).random((1, 2000)) < 0.3).astype(float)
-    p = hits.mean()
-    half = 1.96 * np.sqrt(p * (1 - p) / hits.size)
-    interval = bootstrap_interval(hits, rounds=4000)
-    assert interval.mean == pytest.approx(p)
-    assert interval.low == pytest.approx(p - half, abs=0.004)
-    assert interval.high == pytest.approx(p + half, abs=0.004)
-
-
-def test_interval_covers_the_spread_between_seeds():
-    # Seeds that disagree widen the interval even when every test example agrees with its seed.
-    rows = np.repeat(np.array([[0.0], [1.0]] * 5), 50, axis=1)  # 10 seeds: half score 0, half 1
-    interval = bootstrap_interval(rows)
-    assert interval.mean == 0.5 and interval.low < 0.3 and interval.high > 0.7
-
-
-def test_constant_results_have_no_width():
-    assert bootstrap_interval(np.ones((10, 30))) == bootstrap_interval(np.ones((10, 30)))
-    interval = bootstrap_interval(np.ones((10, 30)))
-    assert (interval.mean, interval.low, interval.high) == (1.0, 1.0, 1.0)
-
-
-def test_interval_refuses_an_empty_or_flat_array():
-    with pytest.raises(ValueError, match="seeds x examples"):
-        bootstrap_interval(np.ones(5))
+from helpers.training import make_optimizer
+from helpers.verdict import interval, results_table, summarise
 
 
 def test_sample_per_class_draws_the_budget_of_each_class_and_repeats_with_the_seed():
@@ -69,8 +42,8 @@ def test_probe_on_shuffled_labels_stays_at_chance():
     test_x, test_y = toy_features(400, seed=1)
     hits = np.stack([probe_correct(train_x, list(np.random.default_rng(s).permutation(train_y)), test_x, test_y)
                      for s in range(10)])
-    interval = bootstrap_interval(hits)
-    assert interval.low <= 0.5 <= interval.high, interval
+    score = interval(hits)
+    assert score.low <= 0.5 <= score.high, score
 
 
 def word_task() -> Task:
@@ -105,16 +78,37 @@ def test_fine_tuning_repeats_with_the_same_seed(tiny_arm):
 
 def test_compare_pairs_the_arms_and_summarises(tiny_arm):
     # Two copies of one arm see the same examples with the same seeds: their difference is exactly zero.
-    arms = {"a": tiny_arm, "b": tiny_arm}
-    results = compare(arms, word_task(), per_class=[2, 4], seeds=3, methods=["probe", "finetune"],
+    arms = {"a": tiny_arm, "b": [tiny_arm, tiny_arm]}  # b: two runs of one recipe
+    task = word_task()
+    results = compare(arms, task, per_class=[2, 4], seeds=3, methods=["probe", "finetune"],
                       fine_tuning=FineTuning(lr=1e-3, epochs=2, batch_size=4), fine_tune_per_class=[2])
     assert sorted(results) == sorted([("probe", a, k) for a in "ab" for k in (2, 4)] + [("finetune", a, 2) for a in "ab"])
-    assert all(hits.shape == (3, 4) for hits in results.values())
-    rows, differences = summarise(results, [("b", "a")])
+    assert all(hits.shape == ((1 if arm == "a" else 2), 3, 4) for (_, arm, _), hits in results.items())
+    rows, differences = summarise(results, task, [("b", "a")])
     assert {(d["method"], d["per_class"]) for d in differences} == {("probe", 2), ("probe", 4), ("finetune", 2)}
-    assert all(d["mean"] == d["low"] == d["high"] == 0 for d in differences)
+    assert all(d["mean"] == d["low"] == d["high"] == 0 and d["primary"] for d in differences)
+    assert all(d["verdict"].startswith("no difference") for d in differences)
     table = results_table(rows, differences)
-    assert "2 per class" in table and "b - a (probe, 4 per class): +0.000" in table
+    assert "2 per class" in table and "b - a (probe, 4 per class): +0.000 [+0.000, +0.000]   <- primary" in table
+
+
+def test_a_fine_tuning_budget_need_not_be_a_probe_budget(tiny_arm):
+    results = compare({"a": tiny_arm}, word_task(), per_class=[2], seeds=2, methods=["probe", "finetune"],
+                      fine_tuning=FineTuning(lr=1e-3, epochs=1, batch_size=4), fine_tune_per_class=[3])
+    assert sorted(results) == [("finetune", "a", 3), ("probe", "a", 2)]
+
+
+def test_no_fine_tuning_step_runs_at_learning_rate_zero(tiny_arm):
+    # transformers' linear warm-up gives the first step lr 0: one step in ten of a ten-step fine-tuning wasted.
+    for total in (1, 2, 10, 37):
+        optimizer = make_optimizer(torch.nn.Linear(2, 2), 1e-3)
+        scheduler = warmup_then_decay(optimizer, total)
+        rates = []
+        for _ in range(total):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        assert min(rates) > 0 and max(rates) == pytest.approx(1e-3), (total, rates)
 
 
 def test_compare_refuses_an_unknown_method(tiny_arm):

@@ -90,10 +90,28 @@ def test_duplicates_are_counted_and_kept_on_one_side():
         task, repeated = split_task(texts, labels, 0.3, seed)
         assert repeated == 21
         assert not set(task.train_texts) & set(task.test_texts)
-        assert len(task.train_texts) + len(task.test_texts) == len(texts)
+        # Each distinct text once: never drawn twice into one budget, never counted twice in the test set.
+        assert sorted(task.train_texts + task.test_texts) == sorted(set(texts))
         assert sorted(set(task.test_labels)) == [0, 1]  # each class keeps a share of the test set
     assert split_task(texts, labels, 0.3, 0)[0] == split_task(texts, labels, 0.3, 0)[0]
     assert split_task(texts, labels, 0.3, 0)[0] != split_task(texts, labels, 0.3, 1)[0]
+
+
+def test_a_text_with_two_labels_is_refused_with_its_lines(tmp_path, capsys):
+    path = write(tmp_path, labelled() + "the cat number 2 sat,dog\n")
+    line = error_of(capsys, "--data", str(path), "--model", NO_MODEL, "--model", "/another/model")
+    assert "lines 4 and 14: the same text has the labels 'cat' and 'dog'" in line
+
+
+def test_groups_stay_whole_on_one_side():
+    texts = [f"sentence {i}" for i in range(30)] + [f"shuffled {i}" for i in range(30)]
+    labels = ["intact"] * 30 + ["shuffled"] * 30
+    groups = [str(i) for i in range(30)] * 2
+    task, _ = split_task(texts, labels, 0.3, 0, groups)
+    assert len(task.test_texts) == 2 * 9 and sorted(task.test_groups) == sorted(list(range(9)) * 2)
+    twins = {g: {t.split()[1] for t, gg in zip(task.test_texts, task.test_groups) if gg == g} for g in range(9)}
+    assert all(len(numbers) == 1 for numbers in twins.values())  # a sentence and its twin share their group
+    assert not {t.split()[1] for t in task.train_texts} & {t.split()[1] for t in task.test_texts}
 
 
 @pytest.mark.slow
