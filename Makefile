@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 CELL_TIMEOUT := 900
 PYTEST := timeout 7200 $(PY) -m pytest
 
-.PHONY: lab test test-gpu install install-test browser-deps clean
+.PHONY: lab test test-gpu site install install-test browser-deps clean
 
 # As root (a container, a classroom VM) Jupyter refuses to start without --allow-root.
 lab: install
@@ -31,6 +31,11 @@ test: install-test browser-deps
 test-gpu: install-test
 	$(PYTEST) -m gpu tests/test_gpu.py -v -s
 
+# The course site in _build/site: each lesson executed once in quick mode (scripts/execute_lessons.py keeps the
+# executed copy and reuses it while the lesson and its inputs are unchanged), then Sphinx, any warning an error.
+site: $(VENV)/.installed-site
+	timeout 3600 $(PY) scripts/build_site.py
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -43,7 +48,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[test,lab]"
+	$(PY) -m pip install --quiet -e ".[test,lab,site]"
+	touch $@
+
+$(VENV)/.installed-site: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,site]"
 	touch $@
 
 # Debian's Chromium for tests/browser (Playwright cannot download its own browser offline).

@@ -10,7 +10,6 @@ from packaging.requirements import Requirement
 from helpers import REPO_ROOT
 
 
-
 def load_colab_setup():
     """Return scripts/colab_setup.py as a module (scripts/ is no package), without running its main()."""
     spec = importlib.util.spec_from_file_location("colab_setup", REPO_ROOT / "scripts" / "colab_setup.py")
@@ -83,7 +82,8 @@ def test_every_lesson_starts_with_the_colab_cell():
     for name in LESSONS:
         notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
         first_code = next(c for c in notebook.cells if c.cell_type == "code")
-        assert first_code.source.strip() == COLAB_CELL.strip(), f"{name}: paste notebooks/colab_cell.py as its first code cell"
+        assert first_code.source.strip() == COLAB_CELL.strip(), \
+            f"{name}: paste notebooks/colab_cell.py as its first code cell"
 
 
 class FakeSubprocess:
@@ -110,3 +110,67 @@ def test_a_failed_install_stops_with_what_it_tried(monkeypatch):
     monkeypatch.setattr(setup, "subprocess", FakeSubprocess(1))
     with pytest.raises(SystemExit, match=r"accelerate>=1\.0.*torch==2\.9\.0"):
         setup.install([Requirement("accelerate>=1.0")], ["torch==2.9.0"])
+
+
+# ---- scripts/set_repository.py: one command points every copy of the address at a fork ----------------------------
+
+FORK = "https://github.com/me/my-fork"
+ADDRESS_FILES = ["pyproject.toml", "README.md", "TEACHING.md", "notebooks/colab_cell.py", "scripts/set_repository.py",
+                 *(f"notebooks/{name}" for name in LESSONS)]
+
+
+def kit_copy(tmp_path):
+    """Copy the files that carry the address, and the script, into a folder laid out like the repository."""
+    for name in ADDRESS_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+    return tmp_path
+
+
+def set_repository(root, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(root / "scripts" / "set_repository.py"), *args],
+                          capture_output=True, text=True)
+
+
+def test_set_repository_points_pyproject_the_colab_cell_every_lesson_and_readme_at_a_fork(tmp_path):
+    import nbformat
+
+    root = kit_copy(tmp_path)
+    old = repository_url()
+    result = set_repository(root, FORK + ".git/")  # as copied from GitHub's clone button
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"] == FORK
+    cell = (root / "notebooks" / "colab_cell.py").read_text()
+    assert re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", cell) == [FORK]
+    for name in LESSONS:
+        first = next(c for c in nbformat.read(root / "notebooks" / name, as_version=4).cells if c.cell_type == "code")
+        assert first.source.strip() == cell.strip(), name
+    readme = (root / "README.md").read_text()
+    assert sorted(re.findall(r"colab\.research\.google\.com/github/me/my-fork/blob/main/notebooks/([\w.-]+)",
+                             readme)) == LESSONS
+    for name in ADDRESS_FILES:
+        if name != "scripts/set_repository.py":
+            assert old.removeprefix("https://github.com/") not in (root / name).read_text(), f"{name} names {old}"
+    again = set_repository(root, FORK).stdout.strip()
+    assert again.endswith("(it already did). Rebuild the course site with `make site`.")
+
+
+def test_set_repository_refuses_an_address_colab_cannot_open_and_changes_nothing(tmp_path):
+    root = kit_copy(tmp_path)
+    before = {name: (root / name).read_bytes() for name in ADDRESS_FILES}
+    result = set_repository(root, "https://gitlab.com/me/my-fork")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("set_repository: 'https://gitlab.com/me/my-fork' is not a GitHub repository "
+                                     "address; give one like https://github.com/me/my-fork (Colab opens notebooks "
+                                     "from GitHub only)")
+    assert {name: (root / name).read_bytes() for name in ADDRESS_FILES} == before
+
+
+def test_the_course_site_takes_its_repository_from_pyproject():
+    import runpy
+
+    conf = runpy.run_path(str(REPO_ROOT / "site" / "conf.py"))
+    assert conf["html_theme_options"]["repository_url"] == repository_url()
