@@ -10,15 +10,15 @@ from packaging.requirements import Requirement
 from helpers import REPO_ROOT
 
 
-def load_colab_setup():
-    """Return scripts/colab_setup.py as a module (scripts/ is no package), without running its main()."""
-    spec = importlib.util.spec_from_file_location("colab_setup", REPO_ROOT / "scripts" / "colab_setup.py")
+def load_script(name: str):
+    """Return scripts/NAME.py as a module (scripts/ is no package), without running its main()."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-setup = load_colab_setup()
+setup = load_script("colab_setup")
 COLAB_CELL = (REPO_ROOT / "notebooks" / "colab_cell.py").read_text()
 LESSONS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -115,24 +115,17 @@ def test_a_failed_install_stops_with_what_it_tried(monkeypatch):
 # ---- scripts/set_repository.py: one command points every copy of the address at a fork ----------------------------
 
 FORK = "https://github.com/me/my-fork"
-ADDRESS_FILES = ["pyproject.toml", "README.md", "TEACHING.md", "notebooks/colab_cell.py", "scripts/set_repository.py",
+ADDRESS_FILES = ["pyproject.toml", "README.md", "TEACHING.md", "notebooks/colab_cell.py",
                  *(f"notebooks/{name}" for name in LESSONS)]
+repoint = load_script("set_repository")
 
 
 def kit_copy(tmp_path):
     """Copy the files that carry the address, and the script, into a folder laid out like the repository."""
-    for name in ADDRESS_FILES:
+    for name in [*ADDRESS_FILES, "scripts/set_repository.py"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
     return tmp_path
-
-
-def set_repository(root, *args):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, str(root / "scripts" / "set_repository.py"), *args],
-                          capture_output=True, text=True)
 
 
 def test_set_repository_points_pyproject_the_colab_cell_every_lesson_and_readme_at_a_fork(tmp_path):
@@ -140,8 +133,8 @@ def test_set_repository_points_pyproject_the_colab_cell_every_lesson_and_readme_
 
     root = kit_copy(tmp_path)
     old = repository_url()
-    result = set_repository(root, FORK + ".git/")  # as copied from GitHub's clone button
-    assert result.returncode == 0, result.stderr
+    changed = repoint.set_repository(repoint.checked(FORK + ".git/"), root)  # as copied from GitHub's clone button
+    assert {path.relative_to(root).as_posix() for path in changed} == set(ADDRESS_FILES) - {"TEACHING.md"}
     assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"] == FORK
     cell = (root / "notebooks" / "colab_cell.py").read_text()
     assert re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", cell) == [FORK]
@@ -152,21 +145,31 @@ def test_set_repository_points_pyproject_the_colab_cell_every_lesson_and_readme_
     assert sorted(re.findall(r"colab\.research\.google\.com/github/me/my-fork/blob/main/notebooks/([\w.-]+)",
                              readme)) == LESSONS
     for name in ADDRESS_FILES:
-        if name != "scripts/set_repository.py":
-            assert old.removeprefix("https://github.com/") not in (root / name).read_text(), f"{name} names {old}"
-    again = set_repository(root, FORK).stdout.strip()
-    assert again.endswith("(it already did). Rebuild the course site with `make site`.")
+        assert old.removeprefix("https://github.com/") not in (root / name).read_text(), f"{name} names {old}"
+    assert repoint.set_repository(FORK, root) == [], "a second run changes nothing"
 
 
-def test_set_repository_refuses_an_address_colab_cannot_open_and_changes_nothing(tmp_path):
+def test_set_repository_refuses_an_address_colab_cannot_open():
+    with pytest.raises(SystemExit, match=r"^set_repository: 'https://gitlab\.com/me/my-fork' is not a GitHub "
+                                         r"repository address; give one like https://github\.com/me/my-fork"):
+        repoint.checked("https://gitlab.com/me/my-fork")
+    assert repoint.checked(" https://github.com/me/my-fork/ ") == FORK
+
+
+@pytest.mark.slow
+def test_the_set_repository_command_repoints_a_copy_of_the_kit_and_says_what_it_changed(tmp_path):
+    import subprocess
+    import sys
+
     root = kit_copy(tmp_path)
-    before = {name: (root / name).read_bytes() for name in ADDRESS_FILES}
-    result = set_repository(root, "https://gitlab.com/me/my-fork")
-    assert result.returncode == 1
-    assert result.stderr.strip() == ("set_repository: 'https://gitlab.com/me/my-fork' is not a GitHub repository "
-                                     "address; give one like https://github.com/me/my-fork (Colab opens notebooks "
-                                     "from GitHub only)")
-    assert {name: (root / name).read_bytes() for name in ADDRESS_FILES} == before
+    result = subprocess.run([sys.executable, str(root / "scripts" / "set_repository.py"), FORK],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "repointed pyproject.toml"
+    assert len(lines) == (len(ADDRESS_FILES) - 1) + 1, "a line per file but TEACHING.md (no address), then the summary"
+    assert lines[-1] == f"The kit now points at {FORK}. Rebuild the course site with `make site`."
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"] == FORK
 
 
 def test_the_course_site_takes_its_repository_from_pyproject():
