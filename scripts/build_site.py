@@ -80,8 +80,8 @@ def site_links(markdown: str, repository: str, depth: int = 0) -> str:
             path = f"{repository}/blob/main/{path}"
         return f"]({path}{'#' + anchor if anchor else ''})"
 
-    markdown = markdown.replace(COLAB_BADGE, f"{up}{FILES}/colab-badge.svg")
-    return re.sub(r"\]\(([^)\s]+)\)", target, markdown)
+    markdown = re.sub(r"\]\(([^)\s]+)\)", target, markdown)
+    return markdown.replace(COLAB_BADGE, f"{up}{FILES}/colab-badge.svg")
 
 
 def lesson_page(notebook: nbformat.NotebookNode, lesson: Path, repository: str) -> nbformat.NotebookNode:

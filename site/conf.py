@@ -25,7 +25,6 @@ html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["kit.css"]
 html_favicon = "_static/favicon.svg"
-html_last_updated_fmt = None
 html_context = {"default_mode": "light"}  # without one, the theme logs a console error on a first visit
 html_theme_options = {
     "repository_url": repository_url(),

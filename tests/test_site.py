@@ -66,7 +66,8 @@ def test_readme_links_become_site_pages_or_repository_files():
     text = "[guide](TEACHING.md#x) [one](notebooks/01_a.ipynb) [code](scripts/pretrain.py) [web](https://x.org/a.md)"
     assert build_site.site_links(text, repo) == (f"[guide](teaching.md#x) [one](notebooks/01_a.ipynb) "
                                                  f"[code]({repo}/blob/main/scripts/pretrain.py) [web](https://x.org/a.md)")
-    assert build_site.COLAB_BADGE not in build_site.site_links(f"[![b]({build_site.COLAB_BADGE})](x)", repo)
+    badge = f"[![Open in Colab]({build_site.COLAB_BADGE})](https://colab.research.google.com/github/me/fork/blob/main/x)"
+    assert build_site.site_links(badge, repo) == badge.replace(build_site.COLAB_BADGE, "files/colab-badge.svg")
 
 
 def test_a_lesson_page_gets_its_buttons_under_the_title_and_a_note_under_each_widget():
