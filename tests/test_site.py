@@ -186,7 +186,7 @@ def test_every_internal_link_and_anchor_resolves(site, soups):
 @pytest.mark.lesson
 def test_no_page_loads_anything_from_another_site(site, soups):
     remote = [f"{path.relative_to(site)}: {element}" for path, soup in soups.items()
-              for element in soup.select("script[src], img[src], link[rel=stylesheet], link[rel=icon], iframe")
+              for element in soup.select("script[src], img[src], link[href], iframe, video, audio, source")
               if re.match(r"(https?:)?//", element.get("src") or element.get("href") or "")]
     assert not remote, "\n".join(remote[:10])
     for css in (site / "_static").rglob("*.css"):
