@@ -258,6 +258,34 @@ def plot_budgets(rows: Sequence[Mapping], method: str = "probe", chance: float |
     return figure
 
 
+def plot_gaps(differences: Sequence[Mapping], method: str = "probe"):
+    """Return a figure of each difference (a - b) against examples per class, with its 95% interval as a bar.
+
+    The arms' own bands overlap at every budget and invite "no difference"; the verdict is read from these bars:
+    a bar wholly above (or below) the dashed line at 0 is a difference the interval can tell from luck.
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    pairs = list(dict.fromkeys((d["a"], d["b"]) for d in differences if d["method"] == method))
+    for i, (a, b) in enumerate(pairs):
+        cells = sorted((d for d in differences if (d["a"], d["b"], d["method"]) == (a, b, method)),
+                       key=lambda d: d["per_class"])
+        budgets = [d["per_class"] * 2 ** (0.08 * (i - (len(pairs) - 1) / 2)) for d in cells]  # side by side
+        means = np.array([d["mean"] for d in cells])
+        bars = [means - [d["low"] for d in cells], [d["high"] for d in cells] - means]
+        axes.errorbar(budgets, means, yerr=bars, marker="o", capsize=4, linestyle="none", label=f"{a} - {b}")
+    axes.axhline(0, color="grey", linestyle="--")
+    axes.set_xscale("log", base=2)
+    ticks = sorted({d["per_class"] for d in differences if d["method"] == method})
+    axes.set_xticks(ticks, [str(k) for k in ticks])
+    axes.set(xlabel="labelled examples per class", ylabel=f"difference in accuracy ({method})",
+             title="Differences between arms (bars: 95% intervals)")
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
 # --- A labelled CSV file (scripts/downstream.py) --------------------------------------------------------------
 
 

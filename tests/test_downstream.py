@@ -5,9 +5,17 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from helpers.downstream import (Arm, FineTuning, Task, compare, fine_tune_correct, probe_correct, sample_per_class,
-                                warmup_then_decay)
-from helpers.models import load_tokenizer, KIT_BERT
+from helpers.downstream import (
+    Arm,
+    FineTuning,
+    Task,
+    compare,
+    fine_tune_correct,
+    probe_correct,
+    sample_per_class,
+    warmup_then_decay,
+)
+from helpers.models import KIT_BERT, load_tokenizer
 from helpers.training import make_optimizer
 from helpers.verdict import interval, results_table, summarise
 
@@ -82,7 +90,8 @@ def test_compare_pairs_the_arms_and_summarises(tiny_arm):
     task = word_task()
     results = compare(arms, task, per_class=[2, 4], seeds=3, methods=["probe", "finetune"],
                       fine_tuning=FineTuning(lr=1e-3, epochs=2, batch_size=4), fine_tune_per_class=[2])
-    assert sorted(results) == sorted([("probe", a, k) for a in "ab" for k in (2, 4)] + [("finetune", a, 2) for a in "ab"])
+    expected = [("probe", a, k) for a in "ab" for k in (2, 4)] + [("finetune", a, 2) for a in "ab"]
+    assert sorted(results) == sorted(expected)
     assert all(hits.shape == ((1 if arm == "a" else 2), 3, 4) for (_, arm, _), hits in results.items())
     rows, differences = summarise(results, task, [("b", "a")])
     assert {(d["method"], d["per_class"]) for d in differences} == {("probe", 2), ("probe", 4), ("finetune", 2)}

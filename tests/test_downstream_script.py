@@ -71,6 +71,18 @@ def test_bad_options_are_named(tmp_path, capsys, options, expected):
                                *options)
 
 
+@pytest.mark.parametrize("options, expected", [
+    (["--name", "start"], "--name: give one per --model (2 models, 1 names)"),
+    (["--name", "x", "--name", "x"], "--name: each name once"),
+    (["--primary", "a", "b"], "--primary a b: name two different models among nonexistent/model, another/model"),
+    (["--primary", "model", "model"], "--primary model model: name two different models"),
+])
+def test_bad_names_are_refused_before_any_model_loads(tmp_path, capsys, options, expected):
+    path = write(tmp_path, labelled())
+    line = error_of(capsys, "--data", str(path), "--model", "/nonexistent/model", "--model", "/another/model", *options)
+    assert expected in line
+
+
 def test_one_model_is_not_a_comparison(tmp_path, capsys):
     path = str(write(tmp_path, labelled()))
     assert "two or more models" in error_of(capsys, "--data", path, "--model", NO_MODEL)
@@ -122,6 +134,7 @@ def test_a_run_prints_a_table_then_the_same_results_as_json(tmp_path):
     twin = shutil.copytree(KIT_BERT, tmp_path / "twin")
     command = [sys.executable, "scripts/downstream.py", "--data", str(path), "--model", str(KIT_BERT), "--model",
                str(twin), "--per-class", "2", "4", "--seeds", "3", "--method", "both", "--lr", "1e-3"]
+    command += ["--name", "kit", "--name", "twin", "--primary", "twin", "kit"]
     runs = [subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600) for _ in range(2)]
     assert runs[0].returncode == 0, runs[0].stderr
     assert runs[0].stdout == runs[1].stdout  # same arguments and seed, same numbers
@@ -134,3 +147,9 @@ def test_a_run_prints_a_table_then_the_same_results_as_json(tmp_path):
     # Two copies of one model: every difference is exactly zero.
     assert all(d["mean"] == d["low"] == d["high"] == 0 for d in report["differences"])
     assert any("4 per class" in line for line in lines)
+    # Differences are named by the models, the primary one marked, and the verdict says which answers the question.
+    assert "twin - kit (probe, 2 per class): +0.000 [+0.000, +0.000]   <- primary" in lines
+    assert any(line.startswith("Which interval answers your question: twin - kit") for line in lines)
+    assert "verdict (probe, 4 per class, accuracy): twin - kit = +0.000 [+0.000, +0.000]: no difference we can tell " \
+           "between twin and kit: the interval holds 0" in lines
+    assert report["primary"] == ["twin", "kit"] and report["majority_rate"] == 0.5

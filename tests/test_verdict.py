@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers.verdict import (balanced_hits, interval, is_balanced, luck, majority_rate, short_names, t_quantile,
-                             verdict)
+from helpers.verdict import balanced_hits, interval, is_balanced, luck, majority_rate, short_names, t_quantile, verdict
 
 
 def test_interval_of_one_seed_matches_the_normal_approximation():
