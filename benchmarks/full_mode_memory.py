@@ -43,9 +43,10 @@ def bert_base_sized_folder(folder: Path) -> Path:
     return folder
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Return the resident memory of `process` and its children, in bytes (0 once it is gone)."""
+def tree_rss(pid: int) -> int:
+    """Return the resident memory of process `pid` and its children, in bytes (0 once it is gone)."""
     try:
+        process = psutil.Process(pid)
         return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
     except psutil.Error:
         return 0
@@ -64,7 +65,7 @@ def peak_memory(path: Path) -> dict:
     def sample() -> None:
         while not done.wait(0.2):
             pid = getattr(getattr(getattr(client, "km", None), "provisioner", None), "pid", None)
-            rss = tree_rss(psutil.Process(pid)) if pid else 0
+            rss = tree_rss(pid) if pid else 0
             if rss > state["peak"]:
                 state.update(peak=rss, peak_cell=state["cell"])
 

@@ -2,7 +2,9 @@
 
 A checker is called with the answer and returns None when it is right, else a hint; it also carries `why`, the
 reason the right answer is right, which `check` prints after "Correct!". Expected values and reasons are computed
-here, so the exercise cell the learner edits shows neither.
+here, so the exercise cell the learner edits shows neither, and a checker shown on its own shows neither either.
+A hint after a wrong try points at what to think about, never at the answer. No question can be passed by trying
+every option: answers are numbers, tokens, or a claim together with the reason for it (`claim_and_reason`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class Checker:
 
     def __call__(self, answer: Any) -> str | None:
         return self.test(answer)
+
+    def __repr__(self) -> str:  # a checker displayed in a cell must not show its reason
+        return "<an exercise checker: pass your answer to check(answer, ...)>"
 
 
 class WrongKind(ValueError):
@@ -68,6 +73,32 @@ def choice(right: str, options: str, hint: str, why: str = "") -> Checker:
     return Checker(test, why)
 
 
+def claim_and_reason(right: tuple[str, int], claims: str, reasons: int, hint: str, why: str = "") -> Checker:
+    """Checker for a claim (a letter of `claims`) with the number of the reason for it (1 to `reasons`), as ("b", 2).
+
+    A wrong answer gets the same hint whichever half is wrong, so trying letters alone passes nothing.
+    """
+    def test(answer: Any) -> str | None:
+        form = f'answer with a letter and the number of its reason, like ("{claims[0]}", 1)'
+        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+            raise WrongKind(form)
+        letter, reason = answer
+        letter = letter.strip().lower() if isinstance(letter, str) else None
+        if letter not in set(claims) or isinstance(reason, bool) or reason not in range(1, reasons + 1):
+            raise WrongKind(f"{form}: the letter one of {', '.join(repr(c) for c in claims)}, the reason 1 to {reasons}")
+        return None if (letter, reason) == right else hint
+    return Checker(test, why)
+
+
+def token_answer(expected: str, hint: str, why: str = "") -> Checker:
+    """Checker for a word or token written as a string (case and surrounding spaces do not matter)."""
+    def test(answer: Any) -> str | None:
+        if not isinstance(answer, str):
+            raise WrongKind(f'give a word in quotes, like "word", not {answer!r}')
+        return None if answer.strip().lower() == expected.lower() else hint
+    return Checker(test, why)
+
+
 def verdict(answer: Any, checker: Callable[[Any], "str | None"]) -> str:
     """Return the line `check` prints: 'Not answered yet: ...', '✔ Correct! <why>' or '✘ <hint>'."""
     if answer is None:
@@ -112,8 +143,10 @@ def random_model_loss(tokenizer) -> Checker:
 
 
 def highest_loss_position() -> Checker:
-    """Lesson 01 (predict): which kind of position gets the highest average loss when every position is graded."""
-    return choice("c", "abc", "which of the three has the model never been asked to predict in its pre-training?",
+    """Lesson 01 (predict): which kind of position gets the highest average loss when every position is graded, and
+    why."""
+    return claim_and_reason(("c", 3), "abc", 3, "for each kind of position, ask: was the right answer there ever graded "
+                            "in the model's pre-training, and can it be read in the input?",
                   "[PAD] is never the right answer in BERT's pre-training (padding is never graded, its label is "
                   "-100), so the model gives [PAD] almost no probability and the loss there is huge. Hidden tokens "
                   "come next: the model must guess them from context. Visible tokens are easiest: the answer is in "
@@ -121,29 +154,32 @@ def highest_loss_position() -> Checker:
 
 
 def perplexity_without_kept() -> Checker:
-    """Lesson 01 (reason): how perplexity moves if the kept (selected but unchanged) tokens are left out of it."""
-    return choice("a", "abc", "at a kept position the answer is in the input: is its loss low or high?",
+    """Lesson 01 (reason): how perplexity moves if the kept (selected but unchanged) tokens are left out of it, and why."""
+    return claim_and_reason(("a", 2), "abc", 3, "at a kept position the answer is in the input: is its loss below or "
+                            "above the average, and what happens to an average when you drop its low values?",
                   "kept tokens are the easy ones (the answer is visible, accuracy about 0.8 against about 0.2 at "
                   "hidden ones), so their loss is low and they pull the average loss, and its e^ (perplexity), "
                   "down. Left out, perplexity rises: it would then grade only real guesses, like the accuracy.")
 
 
 def epochs_to_keep() -> Checker:
-    """Lesson 01 (reason): which epoch to keep when the held-out loss turns up while the training loss still falls."""
-    return choice("b", "abc", "which of the two losses tells you how the model does on text it has not trained on?",
+    """Lesson 01 (reason): which epoch's model to keep (1 to 6) when the held-out loss turns up while the training
+    loss still falls."""
+    return equals(3, "which of the two losses tells you how the model does on text it has not trained on? Find its "
+                  "lowest point",
                   "the held-out loss is the model's score on text it never trained on; it was lowest after epoch 3. "
                   "Afterwards the training loss still falls because the model memorises the training text "
                   "(overfitting), which makes it worse on new text. Keep epoch 3: train 3 epochs, or save the model "
                   "after each epoch and keep the best.")
 
 
-def first_sep_segment(encoding, tokenizer) -> Checker:
-    """Lesson 02: the token_type_id of the first [SEP] in an encoded pair."""
-    ids = list(encoding["input_ids"][0])
-    return equals(int(encoding["token_type_ids"][0][ids.index(tokenizer.sep_token_id)]),
-                  "look at the pair explorer: the first row beneath the first [SEP]",
-                  "the first [SEP] closes sentence A, so it belongs to segment A (0); "
-                  "segment B (1) starts after it and ends with the second [SEP].")
+def segment_a_length(encoding) -> Checker:
+    """Lesson 02: how many positions of an encoded pair get token_type_id 0 (segment A), from A's tokens."""
+    zeros = int((encoding["token_type_ids"][0] == 0).sum())
+    pieces = zeros - 2
+    return equals(zeros, "count A's tokens, then ask which of [CLS], the first [SEP] and the second [SEP] belong to A",
+                  f"{zeros}: [CLS], A's {pieces} tokens and the first [SEP], which closes A, are segment A (0); "
+                  "B's tokens and the second [SEP] are segment B (1).")
 
 
 def sentence_count(text: str) -> Checker:
@@ -164,61 +200,81 @@ def coin_flip_nsp_loss() -> Checker:
 
 
 def nsp_cue_fix() -> Checker:
-    """Lesson 02: which change removes the 'B opens a paragraph' cue from the single-sentence recipe."""
-    return choice("a", "abc", "an IsNext B never opens a paragraph: which change makes the same true of a NotNext B?",
-                  "an IsNext B never opens a paragraph; if a NotNext B never does either, opening a paragraph "
-                  "says nothing about the label. More pairs or fewer NotNext pairs leave the cue in place.")
+    """Lesson 02: which change removes the 'B opens a paragraph' cue from the single-sentence recipe, and why."""
+    return claim_and_reason(("a", 2), "abc", 3, "a cue gives the label away when it is common in one label and "
+                            "absent from the other: which change makes the two labels alike in it?",
+                            "an IsNext B never opens a paragraph; if a NotNext B never does either, opening a "
+                            "paragraph says nothing about the label. More pairs or fewer NotNext pairs change how many "
+                            "pairs there are of each kind, not what a paragraph opener says. It fixes this cue only: "
+                            "B's quotation marks and length still tell the labels apart (section 6).")
 
 
 def confidently_wrong() -> Checker:
-    """Lesson 02 (reason): how an NSP loss above ln 2 goes with an accuracy no worse than chance."""
-    return choice("a", "abc", "accuracy asks only which side of 0.5 the model is on; what does the loss ask?",
-                  "accuracy only asks which side of 0.5 the model is on, the loss how much probability it gave the "
+    """Lesson 02 (reason): the NSP loss of a model that is right half the time, always giving its answer 0.7."""
+    loss = (-math.log(0.7) - math.log(0.3)) / 2
+    return _close(loss, 0.005, "on a right pair the right answer got 0.7, on a wrong pair only 0.3: the loss is minus "
+                  "the log of that probability; average the two kinds",
+                  f"{loss:.2f}. Accuracy only asks which side of 0.5 the model is on, the loss how much probability it gave the "
                   "right answer: a wrong answer given with 0.7 costs -ln 0.3 = 1.20, a right one with 0.7 only "
-                  "-ln 0.7 = 0.36. Confident and right half the time averages 0.78, above ln 2 = 0.693.")
+                  "-ln 0.7 = 0.36. Confident and right half the time averages 0.78, above ln 2 = 0.693: worse than a coin flip at "
+                  "the same accuracy.")
 
 
 def loss_without_nsp_label() -> Checker:
-    """Lesson 03 (predict): what BertForPreTraining returns as its loss when next_sentence_label is left out."""
-    return choice("b", "abc", "the model's loss is the sum of two games' losses: what can it add up with one missing?",
+    """Lesson 03 (predict): what `print(outputs.loss)` shows when BertForPreTraining gets no next_sentence_label."""
+    return token_answer("None", "its loss is the sum of two games' losses: what can it add up when one is missing, "
+                        "and does it complain?",
                   "BertForPreTraining adds up a loss only when it has both labels; with one missing it returns "
                   "loss=None, silently, and a script fails one line later at loss.backward().")
 
 
 def padding_source() -> Checker:
-    """Lesson 03 (reason): where most of the padding left by per-batch padding comes from."""
-    return choice("b", "abc", "how does a pair end when the next whole sentence does not fit?",
+    """Lesson 03 (reason): where most of the padding left by per-batch padding comes from, and why."""
+    return claim_and_reason(("b", 1), "abc", 3, "how does a pair end when the next whole sentence does not fit, and "
+                            "how many pairs are short on purpose?",
                   "a pair takes whole sentences only, so it stops short of MAX_LENGTH when the next sentence does "
                   "not fit, and the batch pads it up to its longest pair; without any short pairs the share of "
                   "padding stays about the same, as the next cell shows.")
 
 
 def from_scratch_prediction() -> Checker:
-    """Lesson 03 (predict): which model has the lower held-out perplexity after the same short training."""
-    return choice("b", "abc", "which model starts the race already knowing English?",
+    """Lesson 03 (predict): which model has the lower held-out perplexity after the same short training, and why."""
+    return claim_and_reason(("b", 3), "abc", 3, "compare where the two models start (their MLM losses above) with how "
+                            "far 30 steps can move a model",
                   "the pre-trained model starts with English learned elsewhere (its MLM loss starts far below "
                   "ln(vocabulary), where a random model's starts), so the same steps go to what is new in this text; "
                   "a random model spends them learning which tokens are common.")
 
 
 def trainer_vs_loop() -> Checker:
-    """Lesson 03 (predict): how Trainer's held-out scores compare with the written-out loop's, same settings."""
-    return choice("b", "abc", "the settings are the same, but who decides which pairs form each batch?",
+    """Lesson 03 (predict): how Trainer's held-out scores compare with the written-out loop's, same settings, and why."""
+    return claim_and_reason(("b", 2), "abc", 3, "the settings are the same: what is still left to chance in a "
+                            "training run, and who draws it?",
                   "Trainer shuffles the pairs with its own sampler, so batches, masks and dropout differ: another "
                   "sample of the same training, close to the loop's result but not equal to it.")
 
 
-def nsp_hard_reason() -> Checker:
-    """Lesson 03 (reason): why NSP accuracy can stay at chance, or fall, while the MLM scores improve."""
-    return choice("c", "abc", "compare where a NotNext B comes from here and in BERT's original corpus",
-                  "with NotNext B from the same book there is little to tell the labels apart, so the model leans "
-                  "to one label and scores about that label's share of the held-out pairs, which can be below 0.5.")
+def leaning_accuracy(batches, leaning: float = 0.9) -> Checker:
+    """Lesson 03 (reason): the NSP accuracy of a model that answers NotNext for `leaning` of the held-out pairs,
+    whatever the pair, on these held-out batches (within 0.005)."""
+    labels = [int(label) for batch in batches for label in batch["next_sentence_label"]]
+    not_next = sum(labels) / len(labels)
+    accuracy = leaning * not_next + (1 - leaning) * (1 - not_next)
+    return _close(accuracy, 0.005, "answering without reading the pair, it is right on a NotNext pair as often as it "
+                  "answers NotNext, and on an IsNext pair as often as it answers IsNext; the table's baselines give "
+                  "the share of each label",
+                  f"{accuracy:.3f} = {leaning} x {not_next:.3f} (NotNext pairs) + {1 - leaning:.1f} x "
+                  f"{1 - not_next:.3f} (IsNext pairs): a model that leans to one label scores about that label's share "
+                  "of the held-out pairs, below 0.5 when that label is the rarer one there, with nothing learned or "
+                  "lost.")
 
 
 def packing_across_paragraphs() -> Checker:
-    """Lesson 03 (reason): what packing MLM windows across paragraph ends buys (full windows) and what it costs."""
-    return choice("c", "abc", "does packing drop a token, does it make more examples or fewer, and does anything "
-                  "stop attention at a paragraph end inside a window?",
+    """Lesson 03 (reason): what packing MLM windows across paragraph ends buys (full windows) and what it costs,
+    with the evidence."""
+    return claim_and_reason(("c", 3), "abc", 3, "does packing drop a token, does it make more examples or fewer, and "
+                            "does anything stop attention at a paragraph end inside a window? The evidence is in "
+                            "the numbers the cell after this one prints",
                   "packed, every window is full but the last, so each step of BATCH_SIZE examples reads more text "
                   "and pads almost nothing; the price is windows that run from one paragraph into the next, where a "
                   "hidden token may be guessed from words that do not belong with it.")
@@ -229,24 +285,28 @@ def padding_to(length: int, feature) -> Checker:
     return equals(length - len(feature["input_ids"]), f"{length} minus the pair's length")
 
 
-def pairs_when_length_doubles() -> Checker:
-    """Lesson 04 (predict): how the number of NSP pairs changes when MAX_LENGTH doubles (segments fill the length)."""
-    return choice("b", "abc", "each pair is filled with whole sentences up to MAX_LENGTH: how many fit in a text?",
-                  "each pair is filled with whole sentences up to MAX_LENGTH, so twice the length holds about twice "
-                  "the text per pair, and the same text gives about half as many pairs.")
+def pairs_when_length_doubles(pairs_now: int) -> Checker:
+    """Lesson 04 (predict): about how many training pairs the text gives when MAX_LENGTH doubles (within 20%)."""
+    half = pairs_now / 2
+    return _close(half, 0.2 * half, "each pair is filled with whole sentences up to MAX_LENGTH: how much of the text "
+                  "does one pair hold at twice the length?",
+                  f"about {half:.0f}: each pair is filled with whole sentences up to MAX_LENGTH, so twice the length "
+                  "holds about twice the text per pair, and the same text gives about half as many pairs.")
 
 
 def accumulation_for_big_batch() -> Checker:
-    """Lesson 04 (reason): which pretrain.py options give each step the gradients of 32 pairs when a GPU fits 8."""
-    return choice("b", "abc", "which option adds up the gradients of several batches before a step (see --help)?",
+    """Lesson 04 (reason): the --gradient-accumulation that gives each step 32 pairs with --batch-size 8."""
+    return equals(4, "--gradient-accumulation adds up the gradients of several batches before one optimizer step: "
+                  "how many batches of 8 make 32 pairs?",
                   "--gradient-accumulation 4 adds up the gradients of 4 batches of 8 pairs before each optimizer "
                   "step: the step sees 32 pairs, while the GPU holds only 8 at a time. --batch-size 32 would not "
                   "fit, and more epochs change how long you train, not the batch.")
 
 
 def one_mask_one_token() -> Checker:
-    """Lesson 04 (reason): why fill-mask cannot give back a word the tokenizer splits into several pieces."""
-    return choice("b", "abc", "how many tokens does one [MASK] stand for?",
+    """Lesson 04 (reason): how many [MASK]s it takes to hide "invincible" (inv ##inci ##ble) so that the model could
+    give it back."""
+    return equals(3, "how many tokens does one [MASK] stand for, and how many tokens is the word?",
                   "one [MASK] is one token, and the MLM head predicts one token per position; a word of three "
                   "WordPieces needs three [MASK]s, so behind one [MASK] the model can at best give a piece or another "
                   "one-token word.")

@@ -1,7 +1,9 @@
 import json
 import math
+import re
 
 import pytest
+import torch
 
 from helpers import REPO_ROOT, exercises
 
@@ -26,34 +28,91 @@ def test_a_right_answer_prints_why_and_a_wrong_one_only_the_hint(capsys):
     assert verdict(capsys, 3, exercises.equals(3, "count again")) == "\u2714 Correct!\n", "no reason, no dangling text"
 
 
-LESSON_CHECKERS_01_02 = [
-    lambda tok: exercises.random_model_loss(tok),
-    lambda tok: exercises.highest_loss_position(),
-    lambda tok: exercises.perplexity_without_kept(),
-    lambda tok: exercises.epochs_to_keep(),
-    lambda tok: exercises.sentence_count("Is it so? It is. St. Paul said... nothing."),
-    lambda tok: exercises.first_sep_segment(tok(["One sentence."], ["Another one."]), tok),
-    lambda tok: exercises.nsp_cue_fix(),
-    lambda tok: exercises.coin_flip_nsp_loss(),
-    lambda tok: exercises.confidently_wrong(),
-    lambda tok: exercises.packing_across_paragraphs(),
-]
+class FakeTokenizer:
+    """Stands in for a tokenizer where a checker only needs its length."""
+
+    def __len__(self) -> int:
+        return 8000
 
 
-@pytest.mark.parametrize("make", LESSON_CHECKERS_01_02)
-def test_every_lesson_checker_says_why(make, tokenizer):
-    checker = make(tokenizer)
+EVAL_BATCHES = [{"next_sentence_label": torch.tensor([0, 1, 1, 1])}, {"next_sentence_label": torch.tensor([0, 1])}]
+# Every checker the lessons 01-04 call, made as the lessons make them (their objects replaced by small stand-ins).
+LESSON_CHECKERS = {
+    "random_model_loss": lambda tok: exercises.random_model_loss(tok),
+    "highest_loss_position": lambda tok: exercises.highest_loss_position(),
+    "epochs_to_keep": lambda tok: exercises.epochs_to_keep(),
+    "perplexity_without_kept": lambda tok: exercises.perplexity_without_kept(),
+    "sentence_count": lambda tok: exercises.sentence_count("Is it so? It is. St. Paul said... nothing."),
+    "segment_a_length": lambda tok: exercises.segment_a_length(tok("One sentence.", "Another one.", return_tensors="pt")),
+    "coin_flip_nsp_loss": lambda tok: exercises.coin_flip_nsp_loss(),
+    "confidently_wrong": lambda tok: exercises.confidently_wrong(),
+    "nsp_cue_fix": lambda tok: exercises.nsp_cue_fix(),
+    "loss_without_nsp_label": lambda tok: exercises.loss_without_nsp_label(),
+    "padding_source": lambda tok: exercises.padding_source(),
+    "from_scratch_prediction": lambda tok: exercises.from_scratch_prediction(),
+    "leaning_accuracy": lambda tok: exercises.leaning_accuracy(EVAL_BATCHES),
+    "packing_across_paragraphs": lambda tok: exercises.packing_across_paragraphs(),
+    "trainer_vs_loop": lambda tok: exercises.trainer_vs_loop(),
+    "one_mask_one_token": lambda tok: exercises.one_mask_one_token(),
+    "pairs_when_length_doubles": lambda tok: exercises.pairs_when_length_doubles(476),
+    "accumulation_for_big_batch": lambda tok: exercises.accumulation_for_big_batch(),
+}
+LESSONS_01_04 = sorted((REPO_ROOT / "notebooks").glob("0[1-4]_*.ipynb"))
+
+
+def test_the_list_holds_every_checker_the_lessons_call():
+    called = set()
+    for path in LESSONS_01_04:
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            called |= set(re.findall(r"check\(answer_\d+, (\w+)\(", "".join(cell["source"])))
+    assert called == set(LESSON_CHECKERS)
+
+
+@pytest.mark.parametrize("name", LESSON_CHECKERS)
+def test_every_lesson_checker_says_why_and_hides_it(name, tokenizer):
+    checker = LESSON_CHECKERS[name](tokenizer)
     assert isinstance(checker, exercises.Checker) and len(checker.why.split()) >= 5, "a reason, not a word"
+    assert checker.why not in repr(checker) and checker.why not in str(checker), "shown on its own, it hides why"
+
+
+@pytest.mark.parametrize("name", LESSON_CHECKERS)
+def test_no_lesson_exercise_is_passed_by_trying_letters_or_small_numbers(name, tokenizer, capsys):
+    checker = LESSON_CHECKERS[name](tokenizer)
+    for guess in [*"abcde", *range(-1, 3)]:
+        out = verdict(capsys, guess, checker)
+        assert "Correct" not in out, f"{name}: {guess!r} passes"
+        assert checker.why not in out, "a wrong try gets a hint, never the reason"
 
 
 def test_lesson_checkers_compute_the_expected_answers(capsys, tokenizer):
     assert "Correct" in verdict(capsys, math.log(len(tokenizer)), exercises.random_model_loss(tokenizer))
     assert "\u2718" in verdict(capsys, math.log(30522), exercises.random_model_loss(tokenizer)), "this vocabulary"
-    encoded = tokenizer(["One sentence."], ["Another one."])
-    assert "Correct" in verdict(capsys, 0, exercises.first_sep_segment(encoded, tokenizer))
-    assert "\u2718" in verdict(capsys, 1, exercises.first_sep_segment(encoded, tokenizer))
+    encoded = tokenizer("One sentence.", "Another one.", return_tensors="pt")
+    a_tokens = len(tokenizer.tokenize("One sentence."))
+    assert "Correct" in verdict(capsys, a_tokens + 2, exercises.segment_a_length(encoded)), "[CLS], A, first [SEP]"
+    assert "\u2718" in verdict(capsys, a_tokens + 1, exercises.segment_a_length(encoded))
     assert "Correct" in verdict(capsys, 3, exercises.sentence_count("Is it so? It is. St. Paul said... nothing."))
     assert "Correct" in verdict(capsys, 500, exercises.padding_to(512, {"input_ids": list(range(12))}))
+    assert "Correct" in verdict(capsys, 0.78, exercises.confidently_wrong())
+    # 4 NotNext of 6 pairs: answering NotNext 90% of the time is right 0.9 * 4/6 + 0.1 * 2/6 of the time.
+    assert "Correct" in verdict(capsys, 0.633, exercises.leaning_accuracy(EVAL_BATCHES))
+    assert "Correct" in verdict(capsys, 250, exercises.pairs_when_length_doubles(476))
+    assert "\u2718" in verdict(capsys, 476, exercises.pairs_when_length_doubles(476))
+    assert "Correct" in verdict(capsys, " None ", exercises.loss_without_nsp_label())
+    assert "\u2718" in verdict(capsys, "4.4", exercises.loss_without_nsp_label())
+
+
+def test_a_claim_needs_its_reason(capsys):
+    checker = exercises.claim_and_reason(("b", 2), "abc", 3, "think again", "because of reason two")
+    right = [(c, r) for c in "abc" for r in (1, 2, 3) if checker((c, r)) is None]
+    assert right == [("b", 2)]
+    assert verdict(capsys, ("B", 2), checker) == "\u2714 Correct! because of reason two\n"
+    assert verdict(capsys, ["b", 2], checker).startswith("\u2714")
+    # The same hint whichever half is wrong: trying claims alone says nothing about the reason, and back.
+    assert verdict(capsys, ("b", 1), checker) == verdict(capsys, ("a", 2), checker) == "\u2718 think again\n"
+    for malformed in ("b", ("b",), ("b", 4), ("d", 1), ("b", "2"), ("b", True), 2):
+        out = verdict(capsys, malformed, checker)
+        assert out.startswith("\u2718") and 'like ("a", 1)' in out
 
 
 @pytest.mark.parametrize("wrong", [1, "0"])
@@ -83,21 +142,11 @@ def test_numbers_of_other_types_are_accepted(capsys):
     assert "\u2718" in verdict(capsys, 0.69, exercises.coin_flip_nsp_loss()), "two decimals are not three"
 
 
-MULTIPLE_CHOICES = [exercises.highest_loss_position, exercises.perplexity_without_kept, exercises.epochs_to_keep,
-                    exercises.nsp_cue_fix, exercises.confidently_wrong, exercises.nsp_hard_reason,
-                    exercises.from_scratch_prediction, exercises.pairs_when_length_doubles,
-                    exercises.packing_across_paragraphs]
-
-
-@pytest.mark.parametrize("make", MULTIPLE_CHOICES)
-def test_multiple_choice(capsys, make):
-    right = next(letter for letter in "abc" if make()(letter) is None)
-    assert sum(make()(letter) is None for letter in "abc") == 1, "exactly one letter is right"
-    assert verdict(capsys, f" {right.upper()} ", make()) == f"\u2714 Correct! {make().why}\n"
-    wrong = verdict(capsys, next(letter for letter in "abc" if letter != right), make())
-    assert wrong.startswith("\u2718") and (not make().why or make().why not in wrong), "a wrong answer gets no reason"
+def test_a_plain_choice_still_reads_one_letter(capsys):
+    checker = exercises.choice("b", "abc", "hint", "the reason")  # lesson 05's questions
+    assert verdict(capsys, " B ", checker) == "\u2714 Correct! the reason\n"
     for malformed in (1, "d", "ab", ["a"]):
-        out = verdict(capsys, malformed, make())
+        out = verdict(capsys, malformed, checker)
         assert out.startswith("\u2718") and "one letter in quotes" in out
 
 
