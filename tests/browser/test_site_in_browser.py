@@ -96,3 +96,16 @@ def test_a_lesson_page_opens_offline_without_errors_and_draws_its_widget_snapsho
     assert not errors, f"{lesson.name}: page errors {errors}"
     assert not console, f"{lesson.name}: console errors {console}"
     assert not browser_context.offsite, f"{lesson.name}: asked another site for {browser_context.offsite}"
+
+
+def test_search_finds_a_glossary_term_in_the_lessons_offline(site_url, browser_context):
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{site_url}/search.html?q=WordPiece", wait_until="load")
+    results = page.locator("#search-results li a")
+    results.first.wait_for()
+    found = {results.nth(i).get_attribute("href").split("?")[0].split("#")[0] for i in range(results.count())}
+    page.close()
+    assert not errors
+    assert {"glossary.html", "notebooks/01_masked_language_modeling.html"} <= found
