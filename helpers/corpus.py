@@ -195,8 +195,13 @@ def split_sentences(paragraph: str) -> list[str]:
     return [s.strip() for s in sentences if s.strip()]
 
 
-def split_held_out(items: Sequence[T], held_out_fraction: float = 0.1, seed: int = 0) -> tuple[list[T], list[T]]:
-    """Return (train, held_out): a seeded shuffle of `items` cut so that both parts are non-empty."""
+def split_held_out(items: Sequence[T], held_out_fraction: float = 0.1, seed: int = 0,
+                   keep_order: bool = False) -> tuple[list[T], list[T]]:
+    """Return (train, held_out): a seeded shuffle of `items` cut so that both parts are non-empty.
+
+    With `keep_order`, each part lists its items in their order in `items` (the same items as without it): packed
+    windows run on from a paragraph into the one that follows it in the text.
+    """
     if not 0 < held_out_fraction < 1:
         raise ValueError(f"held_out_fraction must be between 0 and 1, got {held_out_fraction}")
     if len(items) < 2:
@@ -204,4 +209,7 @@ def split_held_out(items: Sequence[T], held_out_fraction: float = 0.1, seed: int
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     n_held_out = min(max(1, round(len(items) * held_out_fraction)), len(items) - 1)
-    return [items[i] for i in order[n_held_out:]], [items[i] for i in order[:n_held_out]]
+    train, held_out = order[n_held_out:], order[:n_held_out]
+    if keep_order:
+        train, held_out = sorted(train), sorted(held_out)
+    return [items[i] for i in train], [items[i] for i in held_out]

@@ -3,6 +3,7 @@ import random
 import pytest
 import torch
 
+from helpers.corpus import split_held_out
 from helpers.data import (
     MLMCollator,
     NSPCollator,
@@ -60,6 +61,14 @@ def test_packed_windows_run_across_paragraph_ends(tokenizer, paragraphs):
     text = paragraphs[:60]
     assert len(pack_windows(text, tokenizer, 128)) < len(encode_paragraphs(text, tokenizer, 128)), (
         "short paragraphs share a window instead of each making a short one")
+
+
+def test_a_held_out_split_can_keep_the_texts_order_for_packing():
+    items = [f"paragraph {i}" for i in range(100)]
+    train, held_out = split_held_out(items, 0.1, seed=3)
+    in_order = split_held_out(items, 0.1, seed=3, keep_order=True)
+    assert in_order == (sorted(train, key=items.index), sorted(held_out, key=items.index)), "the same two parts"
+    assert in_order[0] != train, "which the split had shuffled"
 
 
 def test_a_single_paragraph_that_fits_packs_as_it_chunks(tokenizer, paragraphs):
@@ -175,7 +184,8 @@ def test_corpus_statistics_agree_with_the_real_chunking_and_splitting(tokenizer,
     stats = corpus_statistics(paragraphs, tokenizer, 64)
     assert stats["paragraphs"] == len(paragraphs) == 507
     assert stats["chunks"] == len(encode_paragraphs(paragraphs, tokenizer, 64))
-    assert stats["paragraphs_chunked"] == sum(len(c) > 1 for c in (encode_paragraphs([p], tokenizer, 64) for p in paragraphs))
+    chunked = sum(len(encode_paragraphs([p], tokenizer, 64)) > 1 for p in paragraphs)
+    assert stats["paragraphs_chunked"] == chunked
     assert stats["sentences"] == sum(len(split_sentences(p)) for p in paragraphs)
     assert stats["paragraphs_with_two_sentences"] == sum(len(split_sentences(p)) >= 2 for p in paragraphs)
     assert stats["tokens"] == sum(len(ids) for ids in tokenizer(paragraphs, add_special_tokens=False)["input_ids"])
