@@ -96,7 +96,7 @@ class MLMCollator:
 class NSPCollator:
     """Pad encoded pairs to the longest in the batch and add their pair labels as `next_sentence_label`.
 
-    The loss functions of helpers.training read the labels from the batch; the model only gets its inputs.
+    The loss functions of helpers.losses read the labels from the batch; the model only gets its inputs.
     """
 
     def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
@@ -165,7 +165,8 @@ def make_loader(examples: Sequence, collate_fn, batch_size: int, *, seed: int = 
     """Return a shuffling DataLoader (seeded), optionally with length-grouped batches; pins memory on CUDA."""
     pin = torch.cuda.is_available()
     if group_by_length:
-        lengths = lengths if lengths is not None else [len(e["input_ids"] if isinstance(e, dict) else e) for e in examples]
+        if lengths is None:
+            lengths = [len(e["input_ids"] if isinstance(e, dict) else e) for e in examples]
         sampler = LengthGroupedBatchSampler(lengths, batch_size, seed)
         return DataLoader(examples, batch_sampler=sampler, collate_fn=collate_fn, pin_memory=pin)
     return DataLoader(examples, batch_size=batch_size, shuffle=True, collate_fn=collate_fn, pin_memory=pin,

@@ -1,4 +1,4 @@
-"""Held-out scores and the baselines printed beside them (helpers.training, helpers.plots)."""
+"""Held-out scores and the baselines printed beside them (helpers.evaluation, helpers.plots)."""
 
 import math
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches
+from helpers.evaluation import evaluate, mlm_baseline, nsp_baselines, wilson_interval
 from helpers.nsp import encode_segment_pairs, make_segment_pairs, sentence_stream
 from helpers.plots import loss_baselines, plot_before_after
-from helpers.training import evaluate, mlm_baseline, nsp_baselines, wilson_interval
 
 matplotlib.use("Agg")
 
@@ -29,7 +29,8 @@ def test_mlm_baseline_is_the_share_of_the_most_frequent_token(tokenizer):
     comma = tokenizer.convert_tokens_to_ids(",")
     word = tokenizer.convert_tokens_to_ids("the")
     train = [[tokenizer.cls_token_id, comma, comma, word, tokenizer.sep_token_id]]
-    batch = {"input_ids": torch.tensor([[tokenizer.mask_token_id] * 4]), "labels": torch.tensor([[comma, word, word, word]])}
+    batch = {"input_ids": torch.tensor([[tokenizer.mask_token_id] * 4]),
+             "labels": torch.tensor([[comma, word, word, word]])}
     assert mlm_baseline(train, [batch], tokenizer) == {"token": ",", "accuracy": 0.25}
 
 

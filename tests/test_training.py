@@ -5,22 +5,11 @@ import pytest
 import torch
 
 from helpers.data import MLMCollator, NSPCollator, PretrainingCollator, encode_paragraphs, fixed_batches, make_loader
+from helpers.evaluation import evaluate, is_next_probability, nsp_baselines, top_predictions
+from helpers.losses import mlm_losses, nsp_losses, pretraining_losses
 from helpers.models import load_model
 from helpers.nsp import encode_pairs, make_nsp_pairs
-from helpers.training import (
-    autocast_dtype,
-    evaluate,
-    is_next_probability,
-    mlm_losses,
-    nsp_baselines,
-    nsp_losses,
-    planned_steps,
-    pretraining_losses,
-    time_estimate,
-    to_device,
-    top_predictions,
-    train,
-)
+from helpers.training import autocast_dtype, planned_steps, time_estimate, to_device, train
 
 
 def test_training_lowers_the_loss_on_the_data_it_sees(tokenizer, paragraphs):
@@ -138,7 +127,8 @@ def test_one_line_says_how_long_training_will_take(tokenizer, paragraphs, capsys
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training: ")]
     per_step = (history[5]["seconds"] - history[0]["seconds"]) / 5
     assert len(history) == len(loader) > 6 and lines == [time_estimate(len(loader), per_step)]
-    pattern = rf"training: {len(loader)} steps, about [\d.]+ (s|min|h) at \d+\.\d\d s/step \(measured on steps 2-6; .*\)"
+    pattern = (rf"training: {len(loader)} steps, about [\d.]+ (s|min|h) at \d+\.\d\d s/step "
+               r"\(measured on steps 2-6; .*\)")
     assert re.fullmatch(pattern, lines[0])
     assert time_estimate(240, 0.37).startswith("training: 240 steps, about 89 s at 0.37 s/step")
     assert time_estimate(300, 0.3).startswith("training: 300 steps, about 1.5 min at 0.30 s/step")
