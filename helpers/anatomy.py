@@ -117,14 +117,15 @@ def draw_bert(config, example: str = "[CLS] very little is [MASK] [SEP]") -> Fig
     fig = plt.figure(figsize=(8, 7.6))  # through pyplot, so a notebook shows it like the kit's other plots
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set(xlim=(0, 10), ylim=(0, 11.1))
-    ax.text(5, 10.75, f"BERT with this model's sizes: {layers} layers, vectors of {hidden} numbers", ha="center", fontsize=11,
-            weight="bold")
+    ax.text(5, 10.75, f"BERT with this model's sizes: {layers} layers, vectors of {hidden} numbers", ha="center",
+            fontsize=11, weight="bold")
     ax.axis("off")
-    _box(ax, 5, 0.55, 6.4, 0.6, f"input: {example}\n(token ids from the tokenizer's {config.vocab_size:,}-entry vocabulary)",
-         "#f2f2f2")
+    _box(ax, 5, 0.55, 6.4, 0.6,
+         f"input: {example}\n(token ids from the tokenizer's {config.vocab_size:,}-entry vocabulary)", "#f2f2f2")
     _box(ax, 5, 1.85, 7.6, 0.95,
-         f"embeddings: token ({config.vocab_size:,} x {hidden}) + position ({config.max_position_embeddings} x {hidden})"
-         f"\n+ segment ({config.type_vocab_size} x {hidden}), then LayerNorm: one vector of {hidden} numbers per token",
+         f"embeddings: token ({config.vocab_size:,} x {hidden}) + position "
+         f"({config.max_position_embeddings} x {hidden})\n+ segment ({config.type_vocab_size} x {hidden}), then "
+         f"LayerNorm: one vector of {hidden} numbers per token",
          "#dbe9f6")
     # The encoder: a frame around one layer, drawn once and marked as repeated.
     ax.add_patch(FancyBboxPatch((1.2, 2.85), 7.6, 3.55, boxstyle="round,pad=0.05", facecolor="#fff7e6",
@@ -133,8 +134,8 @@ def draw_bert(config, example: str = "[CLS] very little is [MASK] [SEP]") -> Fig
     _box(ax, 5, 3.55, 6.6, 0.8, f"self-attention: every token looks at every other token\n({heads} heads of "
          f"{hidden // heads} numbers each), then add the input back and LayerNorm", "#fde2c4")
     _box(ax, 5, 5.05, 6.6, 0.8, f"feed-forward, the same for every token: {hidden} -> "
-         f"{config.intermediate_size} -> {hidden} numbers\n({config.hidden_act}), then add its input back and LayerNorm",
-         "#fde2c4")
+         f"{config.intermediate_size} -> {hidden} numbers\n({config.hidden_act}), then add its input back and "
+         "LayerNorm", "#fde2c4")
     _box(ax, 5, 7.05, 7.6, 0.6, f"output: one vector of {hidden} numbers per token, now carrying its context",
          "#dbe9f6")
     _box(ax, 3.2, 8.75, 4.6, 1.05, f"MLM head, at every position:\ndense + LayerNorm, then {hidden} -> "

@@ -108,7 +108,8 @@ def random_tokens(n: int, tokenizer, generator: torch.Generator | None = None) -
 
 
 def masking_shares(original_ids: torch.Tensor, masked_ids: torch.Tensor, labels: torch.Tensor, tokenizer) -> dict:
-    """Return what a masking did: the share of ordinary tokens selected, and of those the [MASK]/random/unchanged shares.
+    """Return what a masking did: the share of ordinary tokens selected, and of those the [MASK], random and unchanged
+    shares.
 
     Works on the output of any MLM masking (this kit's or transformers' DataCollatorForLanguageModeling), so the two
     can be compared. A random token that happens to equal the original counts as unchanged: the input is the same.

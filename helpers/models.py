@@ -1,4 +1,5 @@
-"""Load a BERT tokenizer and model head: bert-base-uncased or KIT_MODEL (full mode), or the kit's small BERT (quick mode)."""
+"""Load a BERT tokenizer and model head: bert-base-uncased or KIT_MODEL (full mode), or the kit's small BERT (quick
+mode)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def hub_reachable(timeout: float = HUB_PROBE_SECONDS, name: str = DEFAULT_MODEL)
 
     def probe() -> None:
         try:
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/models/{name}", method="HEAD"), timeout=timeout)
+            request = urllib.request.Request(f"{endpoint}/api/models/{name}", method="HEAD")
+            urllib.request.urlopen(request, timeout=timeout)
             answered.set()
         except urllib.error.HTTPError:
             answered.set()  # any HTTP answer means the Hub is there

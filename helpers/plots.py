@@ -130,7 +130,8 @@ def plot_length_histogram(lengths: Sequence[int], max_length: int) -> Figure:
     """Return a histogram of paragraph lengths in tokens, with the model's maximum length marked."""
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.hist(lengths, bins=40, color="#0072B2")
-    ax.axvline(max_length - 2, color="#D55E00", linestyle="--", label=f"max_length - 2 = {max_length - 2}: longer ones are chunked")
+    ax.axvline(max_length - 2, color="#D55E00", linestyle="--",
+               label=f"max_length - 2 = {max_length - 2}: longer ones are chunked")
     ax.set(xlabel="tokens per paragraph", ylabel="paragraphs", title="How long are the paragraphs?")
     ax.legend()
     fig.tight_layout()

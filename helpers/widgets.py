@@ -19,7 +19,8 @@ STYLE = """<style>
 .kit-col .tok{padding:1px 4px;border:2px solid transparent;border-radius:3px;white-space:pre}
 .kit-col .row2,.kit-col .row3{font-size:11px;color:#555;white-space:pre}
 .tok.special{color:#555;background:#eee;border:2px solid #999;font-weight:bold}
-.tok.pad{color:#888;background:repeating-linear-gradient(45deg,#f4f4f4,#f4f4f4 3px,#ddd 3px,#ddd 6px);border:2px dotted #999}
+.tok.pad{color:#888;border:2px dotted #999}
+.tok.pad{background:repeating-linear-gradient(45deg,#f4f4f4,#f4f4f4 3px,#ddd 3px,#ddd 6px)}
 .tok.masked{background:#0072B2;color:#fff;border:2px solid #003f63;font-weight:bold}
 .tok.random{background:#E69F00;color:#000;border:2px dashed #7a5400;text-decoration:underline wavy}
 .tok.kept{background:#cdeee3;color:#000;border:2px dotted #009E73;text-decoration:underline double}
@@ -115,13 +116,15 @@ def render_sentence_pair(input_ids: Sequence[int] | torch.Tensor, token_type_ids
     special = set(tokenizer.all_special_ids)
     cols = []
     for tid, tok, seg, att in zip(ids, tokenizer.convert_ids_to_tokens(ids), types, mask):
-        kind = "pad" if tid == tokenizer.pad_token_id else "special" if tid in special else ("seg-b" if seg else "seg-a")
+        kind = ("pad" if tid == tokenizer.pad_token_id else "special" if tid in special
+                else "seg-b" if seg else "seg-a")
         title = f"id {tid}, token_type_id {seg}, attention_mask {att}"
         cols.append(_column(_token(tok, kind, title), str(seg), str(att)))
     n_pad = sum(1 for t in ids if t == tokenizer.pad_token_id)
     summary = (f'<div class="kit-summary"><span class="pair-length">length {len(ids)}</span>, '
                f'<span class="pad-count">padding: {n_pad}</span>'
-               + (f', <span class="pair-label">label {html.escape(NSP_LABEL_NAMES[label])}</span>' if label is not None else "")
+               + (f', <span class="pair-label">label {html.escape(NSP_LABEL_NAMES[label])}</span>'
+                  if label is not None else "")
                + ". Rows beneath each token: token_type_ids, then attention_mask.</div>")
     legend = _legend([("seg-a", "sentence A (token_type_id 0)"), ("seg-b", "sentence B (token_type_id 1)"),
                       ("special", "[CLS] / [SEP]"), ("pad", "[PAD] (attention_mask 0)")])

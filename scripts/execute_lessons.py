@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from importlib.metadata import version
@@ -26,8 +27,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO_ROOT / "notebooks"
 EXECUTED = REPO_ROOT / "_build" / "executed"
 CELL_TIMEOUT = 900  # seconds per cell: wide, as a cell that takes under a minute took 300 s on a busy 2-core machine
-# What a quick-mode lesson's outputs depend on besides its own cells.
+# What a quick-mode lesson's outputs depend on besides its own cells and the scripts it names (a lesson runs
+# `scripts/pretrain.py --help`, for one).
 INPUTS = ["helpers", "data/kit_bert", "data/meditations.txt", "data/austen.txt", "notebooks/colab_cell.py"]
+SCRIPT = re.compile(r"scripts/\w+\.py")
 PACKAGES = ["torch", "transformers", "tokenizers", "numpy", "matplotlib", "ipywidgets"]
 
 
@@ -50,10 +53,11 @@ def stamp(path: Path) -> str:
     digest = hashlib.sha256()
     cells = nbformat.read(path, as_version=4).cells
     digest.update(json.dumps([(cell.cell_type, cell.source) for cell in cells]).encode())
-    for name in INPUTS:
+    scripts = sorted({name for cell in cells for name in SCRIPT.findall(cell.source)})
+    for name in INPUTS + scripts:
         root = REPO_ROOT / name
         for file in sorted(root.rglob("*")) if root.is_dir() else [root]:
-            if file.is_file() and "__pycache__" not in file.parts:
+            if file.is_file() and "__pycache__" not in file.parts:  # a script the lesson names may not exist
                 digest.update(str(file.relative_to(REPO_ROOT)).encode() + file.read_bytes())
     digest.update(" ".join(f"{name}={version(name)}" for name in PACKAGES).encode())
     return digest.hexdigest()

@@ -1,14 +1,16 @@
-"""Shared fixtures: the kit's small BERT, its tokenizer, Meditations' paragraphs; test-wide environment."""
+"""Shared fixtures (the kit's small BERT, its tokenizer, Meditations' paragraphs), test-wide environment, and the
+guard that keeps `make test-fast` fast: a test without a mark for what makes it slow must stay cheap."""
 
 import os
+import resource
 import socket
 import tempfile
 
 import pytest
 
 os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
-# Texts prepared by scripts/pretrain.py (helpers.pretraining.prepare) go to a temporary folder, not the user's cache; the
-# subprocesses the tests start inherit it.
+# Texts prepared by scripts/pretrain.py (helpers.pretraining.prepare) go to a temporary folder, not the user's cache;
+# the subprocesses the tests start inherit it.
 os.environ.setdefault("KIT_DATA_CACHE", tempfile.mkdtemp(prefix="kit-prepared-"))
 
 
@@ -39,3 +41,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# The marks (pyproject.toml) of tests that `make test-fast` leaves out.
+HEAVY_MARKS = ("lesson", "slow", "browser", "gpu")
+# A test with none of them runs in `make test-fast`, which must answer in about a minute on 2 cores: one that spends
+# more CPU time than this (its own and its child processes', its setup included) fails and names the marks.
+# CPU time, not wall time: on a shared machine the clock also counts everyone else's work.
+FAST_TEST_CPU_SECONDS = 10.0
+_SETUP_CPU = pytest.StashKey[float]()
+
+
+def cpu_seconds() -> float:
+    """Return the CPU time used so far by this process and by its child processes that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.suffix == ".ipynb":  # nbval collects each cell of a lesson as a test: they execute the lesson
+            item.add_marker(pytest.mark.lesson)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    start = cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        item.stash[_SETUP_CPU] = cpu_seconds() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    start = cpu_seconds()
+    result = yield
+    spent = item.stash.get(_SETUP_CPU, 0.0) + cpu_seconds() - start
+    if spent > FAST_TEST_CPU_SECONDS and not any(item.get_closest_marker(mark) for mark in HEAVY_MARKS):
+        pytest.fail(f"{item.nodeid} took {spent:.0f} CPU seconds, over the {FAST_TEST_CPU_SECONDS:.0f} s a test of "
+                    f"`make test-fast` may take: make it cheaper, or mark it with one of {', '.join(HEAVY_MARKS)} "
+                    "(pyproject.toml says which)", pytrace=False)
+    return result

@@ -44,7 +44,8 @@ def test_torch_range_admits_the_local_cpu_wheel():
 
 
 def test_the_oldest_leg_pins_every_dependency_but_torch_at_its_floor():
-    pins = dict(p.split("==") for p in runpy.run_path(str(REPO_ROOT / "ci" / "oldest.py"))["floors"](PROJECT["dependencies"]))
+    floors = runpy.run_path(str(REPO_ROOT / "ci" / "oldest.py"))["floors"]
+    pins = dict(p.split("==") for p in floors(PROJECT["dependencies"]))
     for dependency in map(Requirement, PROJECT["dependencies"]):
         if dependency.name == "torch":
             assert "torch" not in pins  # every leg takes ci/torch.txt's

@@ -14,6 +14,7 @@ from helpers.models import KIT_BERT
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
 
+@pytest.mark.lesson
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_lesson_runs_in_full_mode_with_capped_training(path, monkeypatch):

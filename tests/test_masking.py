@@ -2,8 +2,14 @@ import pytest
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from helpers.masking import (IGNORE_INDEX, mask_tokens, masking_shares, special_tokens_mask, word_start_mask,
-                             words_partly_selected)
+from helpers.masking import (
+    IGNORE_INDEX,
+    mask_tokens,
+    masking_shares,
+    special_tokens_mask,
+    word_start_mask,
+    words_partly_selected,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,8 @@ def test_mask_strategy_only_uses_the_mask_token(tokenizer, batch):
 
 
 def test_one_dimensional_input_gives_one_dimensional_output(tokenizer):
-    ids = tokenizer("The universe is change; our life is what our thoughts make it.", return_tensors="pt")["input_ids"][0]
+    text = "The universe is change; our life is what our thoughts make it."
+    ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
     masked, labels = mask_tokens(ids, tokenizer, 1.0, strategy="mask")
     assert masked.shape == labels.shape == ids.shape
     ordinary = ~special_tokens_mask(ids, tokenizer)

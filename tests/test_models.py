@@ -122,7 +122,8 @@ def test_full_mode_when_the_hub_answers(monkeypatch):
         models.run_mode.cache_clear()
 
 
-@pytest.mark.parametrize("setting, quick, says", [(None, True, "no GPU"), ("0", False, "Hub"), ("1", True, "KIT_QUICK")])
+@pytest.mark.parametrize("setting, quick, says",
+                         [(None, True, "no GPU"), ("0", False, "Hub"), ("1", True, "KIT_QUICK")])
 def test_without_a_gpu_quick_mode_unless_full_is_asked_for(monkeypatch, setting, quick, says):
     for name in ("KIT_QUICK", "HF_HUB_OFFLINE", "KIT_MODEL"):
         monkeypatch.delenv(name, raising=False)

@@ -1,10 +1,15 @@
-"""Notebooks are committed without outputs; nbval (run by `make test`) executes them."""
+"""Notebooks are committed without outputs, and each lesson runs top to bottom in quick mode.
+
+`make test` executes each lesson once (scripts/execute_lessons.py keeps the executed copy, which TEACHING.md's
+numbers and the course site read too); CI's version legs run every lesson under nbval instead.
+"""
 
 import json
 
 import pytest
 
 from helpers import REPO_ROOT
+from scripts.execute_lessons import executed, lessons
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -31,3 +36,11 @@ def test_every_code_cell_follows_markdown(path):
     # A code cell may follow another code cell only when the markdown before the pair explains both.
     runs = "".join("c" if k == "code" else "m" for k in kinds)
     assert "ccc" not in runs, f"{path.name}: three code cells in a row with no explanation between"
+
+
+@pytest.mark.lesson
+@pytest.mark.parametrize("path", lessons(), ids=lambda p: p.stem)
+def test_lesson_runs_top_to_bottom_in_quick_mode(path):
+    # A cell that raises stops the execution with nbclient's CellExecutionError, which names the cell and its error.
+    code = [cell for cell in executed(path).cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count for cell in code), f"{path.name}: not every code cell ran"

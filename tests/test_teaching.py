@@ -1,8 +1,9 @@
-"""TEACHING.md's quick-mode numbers are what the lessons print: run each lesson once and find every one.
+"""TEACHING.md's quick-mode numbers are what the lessons print: find every one in the lesson's quick-mode execution.
 
 The numbers sit in one table of TEACHING.md, between the markers below; each row names a lesson and, in
 backticks, text that lesson prints in quick mode (runs of spaces count as one). A changed model, recipe or lesson
-changes a printed number, and this test then names the row to update.
+changes a printed number, and this test then names the row to update. The lesson's outputs come from its executed
+copy (scripts/execute_lessons.py): one execution serves this test, the lesson-runs test and the course site.
 """
 
 import re
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from helpers import REPO_ROOT
+from scripts.execute_lessons import executed, lessons
 
 TEACHING = REPO_ROOT / "TEACHING.md"
 START, END = "<!-- expected-numbers:start -->", "<!-- expected-numbers:end -->"
@@ -40,7 +41,7 @@ def missing(rows: list[tuple[str, str, str]], printed: str) -> list[str]:
 
 def lesson_path(number: str) -> Path:
     """Return the notebook of lesson `number` ('03' -> notebooks/03_....ipynb)."""
-    found = sorted((REPO_ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+    found = [path for path in lessons() if path.name.startswith(f"{number}_")]
     assert len(found) == 1, f"no single notebook for lesson {number}: {found}"
     return found[0]
 
@@ -70,16 +71,10 @@ def test_a_changed_number_is_caught():
     assert missing(rows, "perplexity        149.5     100.6  8,000 uniform guess")
 
 
-@pytest.mark.slow  # runs every lesson once more (minutes): CI's newest leg only, as the numbers are its versions'
+@pytest.mark.lesson  # CI's newest leg only: the numbers are its versions'
 @pytest.mark.parametrize("number", LESSONS)
-def test_teaching_numbers_match_a_quick_mode_run(number, monkeypatch):
-    monkeypatch.setenv("KIT_QUICK", "1")
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    monkeypatch.delenv("KIT_MAX_STEPS", raising=False)
-    path = lesson_path(number)
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    printed = printed_text(nb)
+def test_teaching_numbers_match_a_quick_mode_run(number):
+    printed = printed_text(executed(lesson_path(number)))
     rows = [row for row in ROWS if row[0] == number]
     assert not missing(rows, printed), (
         f"TEACHING.md's quick-mode numbers for lesson {number} differ from what it prints now; update these rows: "

@@ -58,7 +58,8 @@ def browser_available():
 def _write_settings(folder: Path) -> None:
     settings = {
         # No "get notified about news?" toast covering the notebook.
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                             "checkForUpdates": False},
         # Keep every cell in the page, so off-screen widgets exist for the selectors.
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     }
