@@ -66,7 +66,7 @@ def first_batch(text: Path, cache: Path, mode: str) -> dict:
     else:
         from helpers.pretraining.prepare import prepare_text
 
-        prepared = prepare_text(text, tokenizer, max_length=MAX_LENGTH, seed=SEED, cache_dir=cache, progress=False)
+        prepared = prepare_text(text, tokenizer, max_length=MAX_LENGTH, seed=SEED, cache_dir=cache, verbose=False)
         loader = make_loader(prepared.train, collator, BATCH_SIZE, seed=SEED, group_by_length=True,
                              lengths=prepared.train.lengths.tolist())
         counts = {k: prepared.summary[k] for k in ("tokens", "train_examples", "tokens_reused")}

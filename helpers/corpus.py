@@ -66,6 +66,14 @@ def only_whitespace(path: str | Path) -> CorpusError:
     return CorpusError(f"{path} holds only whitespace: put some text in it.")
 
 
+def one_paragraph(path: str | Path, style: str) -> CorpusError:
+    """Return the error for a text read as a single paragraph, saying how paragraphs are found in it."""
+    how = ("each non-blank line is a paragraph" if style == "line" else
+           "its lines are hard-wrapped, so paragraphs are the blocks between blank lines")
+    return CorpusError(f"{path} holds one paragraph only ({how}); a held-out part needs a second one: put each "
+                       "paragraph on its own line, or a blank line between paragraphs.")
+
+
 def _split_lines(text: str) -> list[str]:
     """Return the lines of `text`: '\\r\\n' and a lone '\\r' end a line as '\n' does (Windows, old Mac files)."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

@@ -43,6 +43,11 @@ def pack_windows(paragraphs: Sequence[str], tokenizer, max_length: int) -> list[
             for start in range(0, len(stream), room)]
 
 
+def ceil_div(a: int, b: int) -> int:
+    """Return a / b rounded up, in whole numbers (how many batches of b hold a items)."""
+    return -(-a // b)
+
+
 def chunk_room(max_length: int) -> int:
     """Return how many text tokens one chunk of `max_length` holds: all but [CLS] and [SEP]."""
     if max_length < 3:
@@ -126,6 +131,9 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: r
 
     Only the last batch may be smaller than `batch_size`: samplers that deal batches out to several processes
     (Accelerate's) take a short batch for the end of the epoch and drop what follows it.
+    Why the engine groups otherwise (helpers.pretraining.batches.bucketed_batches): it pads to a few fixed lengths
+    for a GPU's kernels, fills batches to a token budget and seeds each choice apart for an exact resume; a
+    lesson's small text pads least when sorted as here, and its printed numbers rest on this order.
     """
     order = list(range(len(lengths)))
     generator.shuffle(order)
@@ -157,7 +165,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return iter(length_grouped_batches(self.lengths, self.batch_size, rng, self.group_factor))
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return ceil_div(len(self.lengths), self.batch_size)
 
 
 def make_loader(examples: Sequence, collate_fn, batch_size: int, *, seed: int = 0,
@@ -193,7 +201,7 @@ def corpus_statistics(paragraphs: Sequence[str], tokenizer, max_length: int) -> 
         "tokens": sum(lengths),
         "longest_paragraph_tokens": max(lengths),
         "paragraphs_chunked": sum(n > room for n in lengths),
-        "chunks": sum(max(1, -(-n // room)) for n in lengths),
+        "chunks": sum(max(1, ceil_div(n, room)) for n in lengths),
         "paragraphs_with_two_sentences": sum(n >= 2 for n in sentence_counts),
     }
 

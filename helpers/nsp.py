@@ -8,6 +8,9 @@ from typing import Iterator, NamedTuple, Sequence
 from .corpus import split_held_out, split_sentences
 
 IS_NEXT, NOT_NEXT = 0, 1  # transformers' convention for next_sentence_label
+# The held-out side's pairs are drawn with seed + HELD_OUT_SEED_OFFSET: the two sides never share a random stream
+# (here and in the engine's helpers.pretraining.prepare, which must make the same pairs).
+HELD_OUT_SEED_OFFSET = 1
 ONE_PARAGRAPH = ("NotNext pairs take sentence B from a different paragraph, but the text has only one paragraph: "
                  "split it into paragraphs (one per line, or blank lines between).")
 
@@ -72,7 +75,8 @@ def split_nsp_pairs(paragraphs: Sequence[str], *, seed: int, pairs_per_paragraph
     """Return training and held-out NSP pairs, each drawn only from its own side of a seeded paragraph split."""
     train_paragraphs, held_out_paragraphs = split_held_out(paragraphs, held_out_fraction, seed=seed)
     return PairSplit(make_nsp_pairs(train_paragraphs, seed=seed, pairs_per_paragraph=pairs_per_paragraph),
-                     make_nsp_pairs(held_out_paragraphs, seed=seed + 1, pairs_per_paragraph=pairs_per_paragraph),
+                     make_nsp_pairs(held_out_paragraphs, seed=seed + HELD_OUT_SEED_OFFSET,
+                                    pairs_per_paragraph=pairs_per_paragraph),
                      held_out_paragraphs)
 
 

@@ -20,11 +20,11 @@ from transformers import BertConfig, BertForPreTraining
 from helpers import DATA_DIR, MEDITATIONS
 from helpers.corpus import read_paragraphs
 from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches, pair_room
+from helpers.evaluation import evaluate
 from helpers.models import quiet_transformers, train_wordpiece_tokenizer
 from helpers.nsp import encode_segment_pairs, make_segment_pairs, sentence_stream
 from helpers.pretraining import ConfigError, Finished, RunError, build_parser, config_from, pretrain
-from helpers.pretraining.run import file_sha256
-from helpers.training import evaluate
+from helpers.pretraining.files import file_sha256
 
 # ~1,500 steps on 32-token pairs, then ~1,500 on 128: a small BERT that starts on long pairs guesses from the bag of
 # words around a [MASK] for thousands of steps; on short ones it learns to look at the neighbours within a few hundred.
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         finished = pretrain(config)  # run again to go on: the recipe always resumes
     except (ConfigError, RunError) as exc:  # one line naming the option or the file, no traceback
         parser.exit(2 if isinstance(exc, ConfigError) else 1, f"pretrain_kit_bert.py: {exc}\n")
-    if args.export and finished:
+    if args.export and isinstance(finished, Finished):  # not a dry run's plan
         export(finished, args, config)
 
 

@@ -9,8 +9,8 @@ from transformers import pipeline
 
 from helpers import MEDITATIONS, REPO_ROOT
 from helpers.models import KIT_BERT
+from helpers.pretraining.files import file_sha256
 from helpers.pretraining.prepare import tokenizer_fingerprint
-from helpers.pretraining.run import file_sha256
 
 TINY = ["--short-epochs", "1", "--epochs", "1", "--layers", "1", "--hidden", "32", "--heads", "1",
         "--vocab-size", "600", "--batch-size", "8"]
@@ -56,6 +56,7 @@ def test_a_short_length_that_is_not_shorter_is_refused_before_a_tokenizer_is_tra
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.slow
 def test_a_short_budget_trains_exports_resumes_and_refuses_another_vocabulary(small_text, tmp_path, capsys):
     module, work, export = script(), tmp_path / "work", tmp_path / "export"
     module.main(["--text", str(small_text), "--output", str(work), "--export", str(export), *TINY])

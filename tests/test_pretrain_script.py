@@ -1,4 +1,5 @@
-"""scripts/pretrain.py: arguments checked before the model loads, safe outputs, exact resume with one and two processes."""
+"""scripts/pretrain.py: arguments checked before the model loads, safe outputs, exact resume with one and two
+processes, the plan, the scores before and after."""
 
 import json
 import os
@@ -17,6 +18,7 @@ UNTIL = REPO_ROOT / "tests" / "pretrain_until.py"  # the script, able to stop as
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 ENV = {**os.environ, "KIT_QUICK": "1", "OMP_NUM_THREADS": "1"}
 MODEL_LOADED = "QUICK mode"  # the banner load_model prints: absent when the script stopped before the model
+REACHED_THE_MODEL = "reached the model"  # main()'s exit code when everything before the model loaded went through
 
 
 def script_module():
@@ -70,19 +72,24 @@ def main(monkeypatch, capsys):
 
     module = script_module()
 
+    class ModelWouldLoad(Exception):
+        pass
+
     def model_must_not_load(*args, **kwargs):
-        raise AssertionError("the model loaded before the message")
+        raise ModelWouldLoad
 
     monkeypatch.setattr(loop, "load_model", model_must_not_load)
 
-    def call(*argv: str) -> tuple[int, str, str]:
+    def call(*argv: str) -> tuple[int | str, str, str]:
         try:
             module.main(list(argv))
             code = 0
         except SystemExit as exc:
             code = exc.code
+        except ModelWouldLoad:
+            code = REACHED_THE_MODEL
         out, err = capsys.readouterr()
-        if isinstance(code, str):  # sys.exit("message"): Python prints it to stderr on the way out
+        if isinstance(code, str) and code != REACHED_THE_MODEL:  # sys.exit("message"): printed on the way out
             code, err = 1, err + code + "\n"
         lines = err.strip().splitlines()
         return code, out, lines[-1] if lines else ""
@@ -110,6 +117,9 @@ def test_help_explains_every_option():
     (["--batch-size", "0"], ["--batch-size must be at least 1, got 0"]),
     (["--gradient-accumulation", "0"], ["--gradient-accumulation must be at least 1"]),
     (["--epochs", "0"], ["--epochs must be at least 1"]),
+    (["--max-steps", "0"], ["--max-steps must be at least 1"]),
+    (["--tokens", "0"], ["--tokens must be at least 1"]),
+    (["--tokens", "100", "--max-steps", "5"], ["--max-steps and --tokens are two budgets: give one"]),
     (["--tokens-per-batch", "0"], ["--tokens-per-batch must be at least 1"]),
     (["--max-length", "3"], ["--max-length must be at least 8, got 3"]),
     (["--max-length", "513"], ["--max-length must be at most 512", "max_position_embeddings"]),
@@ -121,16 +131,40 @@ def test_help_explains_every_option():
     (["--workers", "-1"], ["--workers must be at least 0"]),
     (["--tokens-per-batch", "100", "--max-length", "128"], ["--tokens-per-batch must hold one example"]),
     (["--objective", "nsp"], ["--objective", "invalid choice: 'nsp'"]),
-    (["--short-epochs", "1"], ["--short-length must be below --max-length (512) for --short-epochs, got None"]),
-    (["--short-epochs", "1", "--short-length", "512"], ["--short-length must be below --max-length"]),
+    (["--short-epochs", "1"], ["--short-length must be below --max-length (128) for --short-epochs, got None"]),
+    (["--short-epochs", "1", "--short-length", "128"], ["--short-length must be below --max-length"]),
     (["--short-epochs", "-1"], ["--short-epochs must be at least 0"]),
-    (["--model", "/no/such/model"], ["--model /no/such/model"]),
+    (["--model", "/no/such/model"], ["--model /no/such/model: no such folder"]),
+    (["--model", "runs/no-such-run/mdoel"], ["--model runs/no-such-run/mdoel: no such folder"]),
 ])
 def test_bad_arguments_stop_with_a_message_naming_them(main, small_text, tmp_path, flags, phrases):
     code, _, message = main("--text", str(small_text), "--output", str(tmp_path / "out"), *flags)
     assert code != 0 and all(p in message for p in phrases), message
     assert message.startswith("pretrain.py:")
     assert not (tmp_path / "out").exists(), "nothing written for arguments that cannot work"
+
+
+def test_a_run_folder_or_a_checkpoint_given_as_the_model_says_where_the_model_is(main, small_text, tmp_path):
+    from helpers.models import KIT_BERT
+
+    run = tmp_path / "runs" / "my-bert"
+    (run / "checkpoints" / "step-12").mkdir(parents=True)
+    (run / "checkpoints" / "step-12" / "progress.json").write_text("{}")
+    (run / "model").mkdir()
+    (run / "model" / "config.json").write_text((KIT_BERT / "config.json").read_text())
+    common = ["--text", str(small_text), "--output", str(tmp_path / "out")]
+    code, _, message = main(*common, "--model", str(run))
+    assert code != 0 and message.endswith(f"--model {run} is a run folder; its model is in {run / 'model'}")
+    code, _, message = main(*common, "--model", str(run / "checkpoints" / "step-12"))
+    assert code != 0 and "is a checkpoint of a run" in message and f"the run's model is in {run / 'model'}" in message
+
+
+def test_a_text_of_one_paragraph_says_how_paragraphs_are_found(main, tmp_path):
+    text = tmp_path / "one-line.txt"
+    text.write_text(" ".join(["Be one. The other."] * 60), encoding="utf-8")
+    code, _, message = main("--text", str(text), "--output", str(tmp_path / "out"), "--objective", "mlm")
+    assert code != 0 and "one-line.txt holds one paragraph only" in message
+    assert "each non-blank line is a paragraph" in message and "its own line" in message
 
 
 def test_a_bad_argument_is_one_line_from_the_command_line_too(small_text, tmp_path):
@@ -155,7 +189,7 @@ def test_a_text_mostly_unknown_to_the_tokenizer_gets_a_warning_with_the_share(ma
     text.write_text("\n".join(f"ᚠᚢᚦ ᚨᚱᚲ {i}. ᚷᚹᚺ ᚾᛁᛃ. ᛇᛈᛉ ᛊᛏᛒ." for i in range(40)), encoding="utf-8")
     code, out, message = main("--text", str(text), "--output", str(tmp_path / "out"), "--max-length", "64",
                               "--dry-run")
-    assert code == 0, message
+    assert code == REACHED_THE_MODEL, message
     warning = next(line for line in out.splitlines() if line.startswith("warning:"))
     assert "[UNK]" in warning and "runes.txt" in warning and "%" in warning
 
@@ -165,7 +199,7 @@ def test_sentences_longer_than_the_model_takes_are_cut_with_a_notice(main, small
     text.write_text(small_text.read_text() + "\n" + " ".join(["word"] * 400) + " and so on.\n", encoding="utf-8")
     code, out, message = main("--text", str(text), "--output", str(tmp_path / "out"), "--max-length", "64",
                               "--dry-run")
-    assert code == 0, message
+    assert code == REACHED_THE_MODEL, message
     notice = next(line for line in out.splitlines() if line.startswith("notice:"))
     assert "tokens" in notice and "cut" in notice and "--max-length 64" in notice
 
@@ -183,7 +217,7 @@ def test_an_output_folder_in_use_is_refused_and_a_stale_lock_taken_over(main, sm
     dead.wait()
     lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": "earlier"}))
     code, _, message = main("--text", str(small_text), "--output", str(out), "--dry-run", "--max-length", "64")
-    assert code == 0, message
+    assert code == REACHED_THE_MODEL, message
     assert not lock.exists(), "the run took the stale lock over and released it at the end"
 
 
@@ -191,11 +225,14 @@ def fake_checkpoint(out, small_text, flags: list[str], total_steps: int = 1) -> 
     """Write a checkpoint folder whose progress.json holds the fingerprint of a run made with `flags`."""
     from helpers.models import load_tokenizer, model_source
     from helpers.pretraining import build_parser, config_from
+    from helpers.pretraining.files import file_sha256
+    from helpers.pretraining.preflight import preflight
     from helpers.pretraining.prepare import tokenizer_fingerprint
-    from helpers.pretraining.run import file_sha256, fingerprint
+    from helpers.pretraining.run import fingerprint
 
     config = config_from(build_parser("pretrain.py", "", "").parse_args(["--text", str(small_text), "--output",
                                                                          str(out), *flags]))
+    config = preflight(config).config  # with the model's --lr, as the run fingerprints it
     folder = out / "checkpoints" / "step-1"
     folder.mkdir(parents=True)
     settings = fingerprint(config, model_source(None)[0], file_sha256(small_text),
@@ -230,6 +267,7 @@ def test_a_resume_on_another_text_or_without_resume_is_refused(main, small_text,
         assert code != 0 and all(p in message for p in phrases), message
 
 
+@pytest.mark.slow
 def test_more_processes_than_gpus_is_refused_without_cpu(small_text, tmp_path):
     if torch.cuda.device_count() >= 2:
         pytest.skip("this machine has the GPUs for two processes")
@@ -240,7 +278,7 @@ def test_more_processes_than_gpus_is_refused_without_cpu(small_text, tmp_path):
 
 
 def test_log_lines_are_strict_json():
-    from helpers.pretraining.run import strict_json
+    from helpers.pretraining.files import strict_json
 
     line = strict_json({"loss": float("nan"), "parts": [float("inf"), 1.5], "run": "abc"})
     assert json.loads(line) == {"loss": None, "parts": [None, 1.5], "run": "abc"}
@@ -312,7 +350,7 @@ def check_exact_resume(run_script, common: list[str], tmp_path) -> None:
     assert f"stopped at step {per_epoch + 4}" in first.stdout + first.stderr
     resumed = run_script("--output", str(broken), *common, "--resume")
     saved_at = (per_epoch + 4) // 3 * 3
-    assert f"(epoch 2, batch" in resumed.stdout + resumed.stderr and f"step {saved_at})" in resumed.stdout
+    assert "(epoch 2, batch" in resumed.stdout + resumed.stderr and f"step {saved_at})" in resumed.stdout
     expected, got = step_losses(straight), step_losses(broken)
     assert len(expected) == 2 * per_epoch + 1
     assert got == expected, "the interrupted and resumed run took exactly the same steps"
@@ -356,14 +394,32 @@ def test_two_processes_shard_the_data_save_a_model_and_resume_exactly(small_text
     assert len(fill("The universe is [MASK].", top_k=2)) == 2
 
 
+@pytest.mark.slow
+def test_a_dry_run_plans_steps_tokens_and_time_and_writes_nothing(small_text, tmp_path):
+    out = tmp_path / "dry"
+    result = run("--text", str(small_text), "--output", str(out), "--objective", "mlm", "--tokens", "5000",
+                 "--dry-run")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "settings for" in result.stdout and "--max-length 128" in result.stdout and "--lr 0.0005" in result.stdout
+    plan = next(line for line in result.stdout.splitlines() if "steps in all" in line)
+    assert "real tokens" in plan and "training:" in result.stdout and "s/step" in result.stdout
+    assert not out.exists() or not any(p.name != "run.lock" for p in out.iterdir()), "a dry run saves nothing"
+
+
+@pytest.mark.slow
 def test_mlm_only_with_short_windows_first_trains_and_saves_a_fill_mask_model(small_text, tmp_path):
     out = tmp_path / "mlm"
     result = run("--text", str(small_text), "--output", str(out), "--objective", "mlm", "--max-length", "64",
-                 "--short-length", "32", "--short-epochs", "1", "--epochs", "1", "--batch-size", "8", "--log-every", "1")
+                 "--short-length", "32", "--short-epochs", "1", "--epochs", "1", "--batch-size", "8",
+                 "--log-every", "1")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "held-out windows" in result.stdout and "steps per epoch, 2 epochs" in result.stdout
+    assert "before" in result.stdout and "after" in result.stdout and "held-out MLM" in result.stdout
     records = log_records(out)
+    started = next(r for r in records if r.get("event") == "started")
     steps = [r for r in records if "event" not in r]
+    assert sum(r["tokens"] for r in steps) == started["planned_tokens"], "the plan counts the tokens read"
+    assert json.loads((out / "model" / "card.json").read_text())["training"]["real_tokens"] == started["planned_tokens"]
     assert steps and all("mlm" in r and "nsp" not in r and r["loss"] == r["mlm"] for r in steps), "MLM only"
     held_out = next(r for r in records if r.get("event") == "held_out")
     assert held_out["masked_accuracy"] > 0 and "nsp_accuracy" not in held_out

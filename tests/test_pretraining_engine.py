@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO_ROOT
-from helpers.pretraining import ConfigError, PretrainConfig, build_parser, config_from
-from helpers.pretraining import loop
+from helpers.pretraining import ConfigError, PretrainConfig, build_parser, config_from, loop
 
 
 def config(**values) -> PretrainConfig:

@@ -7,19 +7,26 @@ import numpy as np
 import pytest
 
 from helpers import MEDITATIONS, corpus
-from helpers.corpus import (CorpusError, read_lines, read_paragraphs, read_text, split_held_out, split_paragraphs,
-                            text_paragraphs)
+from helpers.corpus import (
+    CorpusError,
+    read_lines,
+    read_paragraphs,
+    read_text,
+    split_held_out,
+    split_paragraphs,
+    text_paragraphs,
+)
 from helpers.data import PretrainingCollator, make_loader, pair_room
 from helpers.nsp import make_segment_pairs, sentence_stream, with_special_tokens
 from helpers.pretraining import prepare
-from helpers.pretraining.prepare import NpyReader, PairDataset, WindowDataset, prepare_text
+from helpers.pretraining.prepare import NpyReader, WindowDataset, prepare_text
 
 MAX_LENGTH = 64
 
 
 @pytest.fixture
 def prepared(tmp_path, tokenizer):
-    return prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+    return prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
 
 
 def text_folder(prepared_text) -> Path:
@@ -74,12 +81,12 @@ def test_a_second_call_reuses_the_files_without_tokenizing(tmp_path, tokenizer, 
     calls = []
     encode = prepare.encode_block
     monkeypatch.setattr(prepare, "encode_block", lambda *a: calls.append(1) or encode(*a))
-    again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+    again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
     assert calls == [] and again.summary["tokens_reused"] and again.summary["examples_reused"]
     assert [again.train[i] for i in range(5)] == [prepared.train[i] for i in range(5)]
     # Other pair settings reuse the tokens and build new pairs.
     other = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, seed=1, cache_dir=tmp_path / "cache",
-                         progress=False)
+                         verbose=False)
     assert calls == [] and other.summary["tokens_reused"] and not other.summary["examples_reused"]
     assert [other.train[i] for i in range(5)] != [prepared.train[i] for i in range(5)]
 
@@ -87,10 +94,10 @@ def test_a_second_call_reuses_the_files_without_tokenizing(tmp_path, tokenizer, 
 def test_a_changed_text_is_prepared_again(tmp_path, tokenizer):
     path = tmp_path / "text.txt"
     path.write_text(MEDITATIONS.read_text(encoding="utf-8"), encoding="utf-8")
-    first = prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+    first = prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
     with open(path, "a", encoding="utf-8") as f:
         f.write("\nA new paragraph. It was not there before.\n")
-    second = prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+    second = prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
     assert not second.summary["tokens_reused"]
     assert second.summary["paragraphs"] == first.summary["paragraphs"] + 1
     assert second.summary["folder"] != first.summary["folder"]
@@ -120,9 +127,9 @@ def test_a_stopped_preparation_leaves_nothing_that_is_reused(tmp_path, tokenizer
 
     monkeypatch.setattr(prepare, "write_pairs", stop)
     with pytest.raises(KeyboardInterrupt):
-        prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, progress=False)
+        prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, verbose=False)
     monkeypatch.undo()
-    again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, progress=False)
+    again = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path, verbose=False)
     assert again.summary["tokens_reused"] and not again.summary["examples_reused"]
     assert len(again.train) > 0
 
@@ -136,22 +143,23 @@ def test_unusable_texts_get_read_texts_message(tmp_path, tokenizer, monkeypatch,
         read_text(path)
     monkeypatch.setattr(corpus, "READ_BYTES", block)  # a bad byte after a cut character still has its position
     with pytest.raises(CorpusError) as got:
-        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
     assert str(got.value) == str(expected.value)
 
 
 def test_too_few_held_out_paragraphs_is_a_clear_error(tmp_path, tokenizer):
     path = tmp_path / "short.txt"
     path.write_text("\n".join(f"Paragraph {i} starts. It ends here." for i in range(5)), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"short\.txt: the held-out part \(1 paragraph\) is too small .*only one paragraph"):
-        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+    too_small = r"short\.txt: the held-out part \(1 paragraph\) is too small .*only one paragraph"
+    with pytest.raises(ValueError, match=too_small):
+        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
 
 
 def test_a_bad_byte_after_a_bom_is_named_at_its_place_in_the_file(tmp_path, tokenizer):
     path = tmp_path / "bom.txt"
     path.write_bytes(b"\xef\xbb\xbfa\xe9b")
     with pytest.raises(CorpusError, match="byte 0xe9 at position 4"):
-        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", progress=False)
+        prepare_text(path, tokenizer, max_length=MAX_LENGTH, cache_dir=tmp_path / "cache", verbose=False)
 
 
 def test_dataloader_workers_read_the_same_pairs(prepared):
@@ -167,7 +175,7 @@ def test_dataloader_workers_read_the_same_pairs(prepared):
 
 def test_mlm_windows_are_the_side_tokens_cut_one_after_the_other(tmp_path, tokenizer, prepared):
     windows = prepare_text(MEDITATIONS, tokenizer, max_length=MAX_LENGTH, objective="mlm", cache_dir=tmp_path / "cache",
-                           progress=False)
+                           verbose=False)
     assert windows.summary["tokens_reused"] and windows.summary["tokens_cut"] == 0
     assert isinstance(windows.train, WindowDataset) and windows.summary["examples"] == "windows"
     for side, pairs in ((windows.train, prepared.train), (windows.held_out, prepared.held_out)):
@@ -193,7 +201,7 @@ def test_mlm_windows_on_disk_are_the_lessons_packed_windows(tmp_path, tokenizer)
     paragraphs = read_paragraphs(MEDITATIONS)[:30]
     path.write_text("\n".join(paragraphs), encoding="utf-8")
     windows = prepare_text(path, tokenizer, max_length=MAX_LENGTH, objective="mlm", held_out_fraction=0.1,
-                           cache_dir=tmp_path / "cache", progress=False)
+                           cache_dir=tmp_path / "cache", verbose=False)
     held = set(split_held_out(range(len(paragraphs)), 0.1, seed=0)[1])
     train_paragraphs = [p for i, p in enumerate(paragraphs) if i not in held]
     expected = pack_windows(train_paragraphs, tokenizer, MAX_LENGTH)

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import MLMCollator
+from ..data import MLMCollator, ceil_div
 
 PAD_MULTIPLE = 64  # every batch is padded to a multiple of 64 tokens: a few shapes, so a GPU reuses its kernels
 
@@ -32,7 +32,7 @@ def derive_seed(seed: int, *where: object) -> int:
 
 def bucket_length(length: int, multiple: int) -> int:
     """Return `length` rounded up to a multiple of `multiple`: the length a batch of it is padded to."""
-    return -(-length // multiple) * multiple
+    return ceil_div(length, multiple) * multiple
 
 
 def bucketed_batches(lengths: Sequence[int], *, seed: int, epoch: int, batch_size: int | None = None,
@@ -42,6 +42,9 @@ def bucketed_batches(lengths: Sequence[int], *, seed: int, epoch: int, batch_siz
     A bucket's batches hold `batch_size` examples, or as many as fit in `tokens_per_batch` padded tokens. Examples
     are shuffled within their bucket, and batches across buckets, from (seed, epoch) alone. Bucket membership
     depends only on length, so the number of batches is the same every epoch: the schedule can be planned ahead.
+    Why the lessons group otherwise (helpers.data.length_grouped_batches sorts within groups of batches): their
+    small texts pad least that way, while here fixed padded lengths keep a GPU's kernels and a token budget fills
+    each batch, and every choice has its own derived seed so that a resumed run repeats the uninterrupted one.
     """
     if (batch_size is None) == (tokens_per_batch is None):
         raise ValueError("give either batch_size or tokens_per_batch")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .batches import PAD_MULTIPLE, bucket_length
+
 MIN_LENGTH = 8
 OBJECTIVES = ("mlm+nsp", "mlm")  # NSP pairs with MLM on them, or MLM-only contiguous windows
 PRECISIONS = ("auto", "no", "fp16", "bf16")
@@ -42,17 +43,24 @@ class PretrainConfig:
     objective: str = option("mlm+nsp", choices=OBJECTIVES,
                             help="mlm+nsp: BERT's two games, on sentence pairs (default); mlm: masked words only, on "
                                  "contiguous windows of the text (RoBERTa and later recipes)")
-    epochs: int = option(3, help="passes over the training examples (default 3)")
+    epochs: int = option(3, help="passes over the training examples (default 3; see --max-steps and --tokens)")
+    max_steps: int | None = option(None, metavar="N", help="instead of --epochs: train N optimizer steps, as many "
+                                                           "passes as they need (the schedule is planned on N)")
+    tokens: int | None = option(None, metavar="N",
+                                help="instead of --epochs: train until N real tokens (padding not counted) are read: "
+                                     "the budget to give a control run that must match another run")
     batch_size: int = option(16, help="examples per batch on each process (default 16)")
     tokens_per_batch: int | None = option(None, metavar="N",
                                           help="instead of --batch-size: as many examples per batch as fit in N padded "
                                                "tokens (short examples make big batches; try 16384 on a GPU)")
     gradient_accumulation: int = option(1, metavar="K", help="add up the gradients of K batches before each "
                                                              "optimizer step (default 1)")
-    lr: float = option(5e-5, help="peak learning rate of AdamW (default 5e-5)")
+    lr: float | None = option(None, help="peak learning rate of AdamW (default: half the peak the model was "
+                                         "pre-trained with where its card.json says it, else 5e-5)")
     warmup_fraction: float = option(0.1, help="share of the steps warming up (default 0.1)")
-    max_length: int = option(512, help=f"tokens per example, special tokens included ({MIN_LENGTH} to the model's "
-                                       "maximum; default 512)")
+    max_length: int | None = option(None, help=f"tokens per example, special tokens included ({MIN_LENGTH} to the "
+                                               "model's maximum; default: the length the model was pre-trained at "
+                                               "where its card.json says it, e.g. 128 for the kit's model, else 512)")
     short_length: int | None = option(None, metavar="L",
                                       help="first train on examples of at most L tokens, as many tokens per batch "
                                            "(BERT's recipe: 128, then 512); with --short-epochs")
@@ -81,7 +89,7 @@ class PretrainConfig:
         """Raise ConfigError naming the first option whose value cannot work."""
         at_least = {"batch_size": 1, "gradient_accumulation": 1, "epochs": 1, "tokens_per_batch": 1, "workers": 0,
                     "log_every": 1, "checkpoint_every": 0, "max_length": MIN_LENGTH, "short_epochs": 0,
-                    "short_length": MIN_LENGTH}
+                    "short_length": MIN_LENGTH, "max_steps": 1, "tokens": 1}
         for name, low in at_least.items():
             value = getattr(self, name)
             if value is not None and value < low:
@@ -94,8 +102,13 @@ class PretrainConfig:
                     (value <= high if shown[-1] == "]" else value < high))
             if not fits:
                 raise ConfigError(f"{flag(name)} must be in {shown}, got {value}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        if self.max_steps is not None and self.tokens is not None:
+            raise ConfigError(f"--max-steps and --tokens are two budgets: give one, got {self.max_steps} and "
+                              f"{self.tokens}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if self.max_length is None:
+            return  # the rest is checked once the model's length is known (preflight)
         if self.short_epochs and not (self.short_length and self.short_length < self.max_length):
             raise ConfigError(f"--short-length must be below --max-length ({self.max_length}) for --short-epochs, "
                               f"got {self.short_length}")
@@ -103,6 +116,19 @@ class PretrainConfig:
         if self.tokens_per_batch is not None and self.tokens_per_batch < smallest:
             raise ConfigError(f"--tokens-per-batch must hold one example of --max-length {self.max_length} padded "
                               f"to {smallest} tokens, got {self.tokens_per_batch}")
+
+
+    @property
+    def with_nsp(self) -> bool:
+        """True if the run trains NSP too (sentence pairs), False for MLM only (windows)."""
+        return with_nsp(self.objective)
+
+
+def with_nsp(objective: str) -> bool:
+    """Return True if `objective` trains NSP too, on sentence pairs; False for MLM only, on windows."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    return objective == "mlm+nsp"
 
 
 def flag(name: str) -> str:

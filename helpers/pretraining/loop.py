@@ -1,8 +1,9 @@
-"""`pretrain(config)`: the one loop behind scripts/pretrain.py and scripts/pretrain_kit_bert.py.
+"""`pretrain(config)`: the one loop behind scripts/pretrain.py, scripts/pretrain_kit_bert.py and scripts/payoff.py.
 
-It reads top to bottom: check the launch and lock the output folder; prepare the text (pairs, or MLM-only windows;
-short ones first when the config has a length schedule); plan every step; load the model; train with checkpoints
-and a log, exactly resumable; score the held-out examples; save the model. Accelerate runs it on one CPU, one GPU
+It reads top to bottom: check everything that can be checked before anything loads (preflight.py); lock the output
+folder; plan the run (plan.py: the text prepared, the budget turned into steps and tokens); decide where to start
+(run.py: a fresh start or a checkpoint); load the model; score the held-out examples; train with checkpoints and a
+log, exactly resumable; score the held-out examples again; save the model. Accelerate runs it on one CPU, one GPU
 or many processes alike.
 """
 
@@ -12,26 +13,25 @@ import contextlib
 import logging
 import os
 import time
-from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import AutoConfig, get_linear_schedule_with_warmup
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
 
-from ..corpus import CorpusError, check_text_file
-from ..data import MLMCollator, PretrainingCollator
-from ..models import load_model, load_tokenizer, model_source
-from ..training import evaluate, make_optimizer, masked_pretraining_losses, native_bf16, to_device
-from .batches import (PAD_MULTIPLE, CollatedBatches, batch_loader, bucket_length, bucketed_batches, derive_seed,
-                      shard_batches)
-from .config import ConfigError, PretrainConfig
-from .prepare import prepare_text, tokenizer_fingerprint
-from .run import (OutputLock, OutputLockedError, RunError, RunLog, checkpoints, file_sha256, fingerprint,
-                  read_progress, resume_problem, save_checkpoint, save_model, stop_together)
+from ..evaluation import evaluate, wilson_interval
+from ..losses import masked_pretraining_losses
+from ..models import load_model, load_tokenizer
+from ..training import TIMED_STEPS, make_optimizer, native_bf16, time_estimate, to_device
+from .config import PretrainConfig
+from .plan import Phase, Plan, epoch_loader, held_out_batches, make_collator, make_plan, report_data
+from .preflight import Preflight, preflight
+from .prepare import tokenizer_fingerprint
+from .run import Resume, RunError, RunLog, agreed_resume_point, fingerprint, locked_output, save_checkpoint, save_model
 
-UNKNOWN_WARNING = 0.05  # warn when more than 5% of the text's tokens are [UNK]
+STILL = 0.02  # a loss that fell by less than 2% of itself did not move: the run warns
 
 
 class MaskedPretraining(torch.nn.Module):
@@ -51,119 +51,33 @@ class MaskedPretraining(torch.nn.Module):
         return masked_pretraining_losses(self.model, batch)
 
 
-class Phase(NamedTuple):
-    """Epochs on one prepared text: its examples, how they are batched, and the batches and steps of an epoch."""
-
-    train: torch.utils.data.Dataset
-    held_out: torch.utils.data.Dataset
-    batching: dict  # batch_size or tokens_per_batch, for bucketed_batches
-    batches: int  # on each process
-    steps: int
-
-
 class Finished(NamedTuple):
     """What a run leaves the caller (on the main process): the trained model, its tokenizer, the held-out scores."""
 
     model: torch.nn.Module
     tokenizer: object
-    scores: dict
+    scores: dict  # after training
+    before: dict | None  # before training (None if this launch resumed a run that was scored before)
+    plan: Plan
 
 
-# --- before anything loads ---------------------------------------------------------------------------------------
+class DryRun(NamedTuple):
+    """What a dry run found: the plan and the seconds an optimizer step takes on this machine."""
+
+    plan: Plan
+    seconds_per_step: float
 
 
-def check_model(config: PretrainConfig, source: str, offline: bool) -> None:
-    """Raise ConfigError if --max-length exceeds the model's position embeddings (read from its config, no weights)."""
-    try:
-        model_config = AutoConfig.from_pretrained(source, local_files_only=offline)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"--model {source}: cannot read its configuration ({str(exc).splitlines()[0]})") from None
-    limit, padded = model_config.max_position_embeddings, bucket_length(config.max_length, PAD_MULTIPLE)
-    if config.max_length > limit:
-        raise ConfigError(f"--max-length must be at most {limit} for {source} (its max_position_embeddings), "
-                          f"got {config.max_length}")
-    if padded > limit:
-        raise ConfigError(f"--max-length {config.max_length} pads to {padded}, more than {source} holds ({limit}): "
-                          f"use a multiple of {PAD_MULTIPLE}")
+class Training(NamedTuple):
+    """The prepared model (MaskedPretraining), optimizer and schedule."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
 
 
-def check_launch(config: PretrainConfig) -> None:
-    """Raise RunError if `accelerate launch` started more processes on this machine than it has GPUs for."""
-    local, gpus = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count()
-    if local > 1 and not config.cpu and gpus < local:
-        raise RunError(f"launched with {local} processes on this machine, which has {gpus} GPU(s): launch at most "
-                       f"{gpus} (--num_processes), or add --cpu to train with CPU processes.")
-
-
-def precision(config: PretrainConfig) -> str:
-    """Return the mixed precision to train in: the lessons' choice for 'auto' (bf16 only where it is native)."""
-    if config.mixed_precision != "auto":
-        return config.mixed_precision
-    if config.cpu or not torch.cuda.is_available():
-        return "no"
-    return "bf16" if native_bf16() else "fp16"  # a T4 emulates bf16, several times slower than fp16
-
-
-# --- data and plan -----------------------------------------------------------------------------------------------
-
-
-def prepare_phases(config: PretrainConfig, tokenizer, accelerator: Accelerator) -> tuple[list[Phase], dict]:
-    """Return the phases (short examples first if the config has them, then the --max-length ones) and statistics."""
-    lengths = [config.short_length] * bool(config.short_epochs) + [config.max_length]
-    phases, summary = [], {}
-    for length in lengths:
-        try:
-            prepared = prepare_text(config.text, tokenizer, max_length=length, objective=config.objective,
-                                    seed=config.seed, held_out_fraction=config.held_out_fraction,
-                                    cache_dir=config.cache_dir, progress=accelerator.is_local_main_process)
-        except (OSError, CorpusError, ValueError) as exc:
-            raise RunError(str(exc) if str(config.text) in str(exc) else f"{config.text}: {exc}") from None
-        summary = prepared.summary
-        # The short phase takes as many tokens per batch as the long one: more, shorter examples.
-        batching = ({"tokens_per_batch": config.tokens_per_batch} if config.tokens_per_batch else
-                    {"batch_size": max(1, config.batch_size * config.max_length // length)})
-        everything = bucketed_batches(prepared.train.lengths, seed=config.seed, epoch=0, multiple=PAD_MULTIPLE,
-                                      **batching)
-        per_process = -(-len(everything) // accelerator.num_processes)
-        steps = -(-per_process // config.gradient_accumulation)
-        phases.append(Phase(prepared.train, prepared.held_out, batching, per_process, steps))
-    stats = {k: summary[k] for k in ("paragraphs", "sentences", "tokens", "examples", "train_examples",
-                                      "held_out_examples", "tokens_cut")}
-    stats["unknown_share"] = summary["unknown_tokens"] / max(summary["tokens"], 1)
-    return phases, stats
-
-
-def report_data(config: PretrainConfig, stats: dict, accelerator: Accelerator) -> None:
-    """Print a notice or a warning where the text needs the user's attention (prepare_text printed the counts)."""
-    if stats["tokens_cut"]:
-        accelerator.print(f"notice: {stats['tokens_cut']:,} tokens ({stats['tokens_cut'] / stats['tokens']:.1%}) were "
-                          f"cut from sentences too long for --max-length {config.max_length}; the rest of each is used")
-    if stats["unknown_share"] > UNKNOWN_WARNING:
-        accelerator.print(f"warning: {stats['unknown_share']:.0%} of the tokens of {config.text} are [UNK] for this "
-                          "tokenizer: the model cannot learn those words. Is the text in a language or script the "
-                          "model was trained on?")
-
-
-def make_collator(config: PretrainConfig, tokenizer) -> MLMCollator:
-    """Return the collator of the objective: pairs masked and labelled for NSP, or MLM-only windows masked."""
-    kind = PretrainingCollator if config.objective == "mlm+nsp" else MLMCollator
-    return kind(tokenizer, config.mask_rate, pad_to_multiple_of=PAD_MULTIPLE)
-
-
-def epoch_loader(config: PretrainConfig, phase: Phase, accelerator: Accelerator, epoch: int, start: int,
-                 collator: MLMCollator) -> tuple[torch.utils.data.DataLoader, list[list[int]]]:
-    """Return the loader of this process's batches of `epoch` from batch `start` on, and their example indices."""
-    everything = bucketed_batches(phase.train.lengths, seed=config.seed, epoch=epoch, multiple=PAD_MULTIPLE,
-                                  **phase.batching)
-    n, rank = accelerator.num_processes, accelerator.process_index
-    mine = shard_batches(everything, n, rank)[start:]
-    # A batch's masks depend on (seed, epoch, its place in the epoch) only, not on the process or the workers.
-    seeds = [derive_seed(config.seed, "masks", epoch, rank + (start + j) * n) for j in range(len(mine))]
-    return batch_loader(CollatedBatches(phase.train, mine, collator, seeds), config.workers), mine
-
-
-class Window:
-    """Sums of the losses and tokens since the last log line, kept on the device (reading them waits for the GPU)."""
+class LossSums:
+    """Sums of the losses and real tokens since the last log line, kept on the device (reading them waits for it)."""
 
     def __init__(self, device: torch.device, keys: tuple[str, ...]):
         self.device, self.keys = device, keys
@@ -190,67 +104,84 @@ class Window:
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
-def pretrain(config: PretrainConfig) -> Finished | None:
-    """Run the pre-training `config` asks for; return the model and its held-out scores (None: a dry run, or a
-    process other than the main one). Bad settings raise ConfigError, other problems RunError, before the model
-    loads wherever they can be known then."""
-    # BERT's MLM decoder shares its weights with the word embeddings; Accelerate says so at every save.
-    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
-    config.check()
-    source, offline = model_source(config.model)  # the run mode's model when --model is not given
-    check_model(config, source, offline)
-    check_launch(config)
+def pretrain(config: PretrainConfig) -> Finished | DryRun | None:
+    """Run the pre-training `config` asks for; return the model and its held-out scores (a dry run: the plan and
+    its time; None on a process other than the main one). Bad settings raise ConfigError, other problems RunError,
+    before the model loads wherever they can be known then."""
+    checked = preflight(config)
+    accelerator = start_accelerator(checked.config)
     try:
-        check_text_file(config.text)  # the lessons' messages: no such file, a folder, empty, UTF-16, binary
-        text_sha256 = file_sha256(config.text)
-    except (OSError, CorpusError) as exc:
-        raise RunError(f"--text {exc}" if isinstance(exc, CorpusError) or exc.filename is None else
-                       f"--text {config.text}: {exc.strerror or exc}") from None
-    accelerator = Accelerator(mixed_precision=precision(config), cpu=config.cpu, step_scheduler_with_optimizer=False)
-    if accelerator.num_processes != int(os.environ.get("WORLD_SIZE", accelerator.num_processes)):
-        raise RunError(f"launched as {os.environ['WORLD_SIZE']} processes, but Accelerate set up "
-                       f"{accelerator.num_processes}: --multi_gpu needs a GPU per process "
-                       f"({torch.cuda.device_count()} found). Add --cpu to train with CPU processes.")
-    lock, problem = OutputLock(config.output), None
-    if accelerator.is_main_process:
-        try:
-            lock.acquire()
-        except OutputLockedError as exc:
-            problem = str(exc)
-    stop_together(accelerator, problem)
-    try:
-        return _run(config, accelerator, source, text_sha256)
+        with locked_output(accelerator, checked.config.output):
+            return _run(checked, accelerator)
     finally:
-        lock.release()
         # Leave the process group on every way out, a stop too: a process that exits while the group's threads
         # still run is aborted ("terminate called without an active exception").
         accelerator.end_training()
 
 
-def _run(config: PretrainConfig, accelerator: Accelerator, source: str, text_sha256: str) -> Finished | None:
-    """Prepare, plan, train and finish (the output folder is locked)."""
+def _run(checked: Preflight, accelerator: Accelerator) -> Finished | DryRun | None:
+    """Plan, decide where to start, load, train and finish (the output folder is locked)."""
+    config = checked.config
+    for note in checked.notes:
+        accelerator.print(note)
     tokenizer = load_tokenizer(config.model)
-    settings = fingerprint(config, source, text_sha256, tokenizer_fingerprint(tokenizer), accelerator.num_processes)
-    stop_together(accelerator, resume_problem(config, settings) if accelerator.is_main_process else None)
-    phases, stats = prepare_phases(config, tokenizer, accelerator)
-    report_data(config, stats, accelerator)
-    schedule = [phases[0]] * config.short_epochs + [phases[-1]] * config.epochs  # one phase per epoch
-    total_steps = sum(phase.steps for phase in schedule)
-    accelerator.print(f"{' + '.join(f'{p.steps} steps' for p in phases)} per epoch, {len(schedule)} epochs, "
-                      f"{total_steps} steps in all, on {accelerator.num_processes} process(es)")
-    found = checkpoints(config.output) if config.resume else []
-    progress = read_progress(found[-1]) if found else None
-    if progress and progress["total_steps"] != total_steps:
-        raise RunError(f"--resume: the schedule of {found[-1]} was {progress['total_steps']} steps, now "
-                       f"{total_steps}: the data or the tokenizer changed since. Start a new --output.")
+    settings = fingerprint(config, checked.source, checked.text_sha256, tokenizer_fingerprint(tokenizer),
+                           accelerator.num_processes)
+    plan = make_plan(config, tokenizer, accelerator, checked.text_sha256)
+    report_data(config, plan.stats, accelerator)
+    accelerator.print(plan.describe(accelerator.num_processes))
+    resume = agreed_resume_point(accelerator, config, settings, plan.total_steps)
+    collator = make_collator(config, tokenizer)
+    training = build_training(config, accelerator, plan.total_steps)
     if config.dry_run:
-        accelerator.print("dry run: the arguments and the text are fine; stopping before the model loads")
-        return None
+        seconds = time_steps(config, accelerator, training, plan, collator)
+        accelerator.print(time_estimate(plan.total_steps, seconds))
+        accelerator.print("dry run: the arguments and the text are fine; nothing was trained or saved")
+        return DryRun(plan, seconds)
     config.output.mkdir(parents=True, exist_ok=True)
     log = RunLog(accelerator, config.output)
+    if resume.checkpoint:
+        accelerator.load_state(str(resume.checkpoint))  # weights, optimizer, schedule and every process's RNGs
+        accelerator.print(f"resumed from {resume.checkpoint} (epoch {resume.epoch + 1}, batch {resume.batch}, "
+                          f"step {resume.step})")
+    log.write({"event": "resumed" if resume.checkpoint else "started", "step": resume.step,
+               "epoch": resume.epoch + 1, "processes": accelerator.num_processes, "settings": settings,
+               "planned_tokens": plan.tokens, **plan.stats})
+    held_out = held_out_batches(config, plan.phases[-1], collator)
+    before = None if resume.checkpoint else score(accelerator, training.model, held_out)
+    log.write({"event": "held_out_before", **before} if before else {"event": "held_out_before_skipped"})
+    train(config, accelerator, training, plan, resume, collator, log, settings)
+    after = score(accelerator, training.model, held_out)
+    return finish(config, accelerator, training.model, tokenizer, plan, log, after)
+
+
+def start_accelerator(config: PretrainConfig) -> Accelerator:
+    """Return the Accelerator of this launch, or raise RunError if the launcher asked for what it cannot do."""
+    # BERT's MLM decoder shares its weights with the word embeddings; Accelerate says so at every save.
+    logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
+    accelerator = Accelerator(mixed_precision=precision(config), cpu=config.cpu, step_scheduler_with_optimizer=False)
+    if accelerator.num_processes != int(os.environ.get("WORLD_SIZE", accelerator.num_processes)):
+        accelerator.end_training()
+        raise RunError(f"launched as {os.environ['WORLD_SIZE']} processes, but Accelerate set up "
+                       f"{accelerator.num_processes}: --multi_gpu needs a GPU per process "
+                       f"({torch.cuda.device_count()} found). Add --cpu to train with CPU processes.")
+    return accelerator
+
+
+def precision(config: PretrainConfig) -> str:
+    """Return the mixed precision to train in: the lessons' choice for 'auto' (bf16 only where it is native)."""
+    if config.mixed_precision != "auto":
+        return config.mixed_precision
+    if config.cpu or not torch.cuda.is_available():
+        return "no"
+    return "bf16" if native_bf16() else "fp16"  # a T4 emulates bf16, several times slower than fp16
+
+
+def build_training(config: PretrainConfig, accelerator: Accelerator, total_steps: int) -> Training:
+    """Return the model (with the objective's heads), AdamW and the warm-up schedule, prepared by Accelerate."""
     set_seed(config.seed)  # dropout (a resumed run gets the random states of its checkpoint)
-    with_nsp = config.objective == "mlm+nsp"
-    _, bert = load_model("pretraining" if with_nsp else "mlm", config.model, verbose=accelerator.is_main_process)
+    task = "pretraining" if config.with_nsp else "mlm"
+    _, bert = load_model(task, config.model, verbose=accelerator.is_main_process)
     if config.compile:
         # The encoder only: it sees a few padded shapes, while the masked positions vary in number every batch.
         bert.bert.compile()
@@ -259,74 +190,174 @@ def _run(config: PretrainConfig, accelerator: Accelerator, source: str, text_sha
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
     # The DataLoader is not prepared: the engine shards the batches itself (the same number on every process)
     # and sets each epoch explicitly, so a resumed run sees exactly the batches the first run would have seen.
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return Training(*accelerator.prepare(model, optimizer, scheduler))
 
-    epoch, start, step = 0, 0, 0
-    if progress:
-        accelerator.load_state(str(found[-1]))  # weights, optimizer, schedule and every process's RNG states
-        epoch, start, step = progress["epoch"], progress["batches_done"], progress["step"]
-        accelerator.print(f"resumed from {found[-1]} (epoch {epoch + 1}, batch {start}, step {step})")
-    elif config.resume:
-        accelerator.print(f"--resume: no checkpoint in {config.output / 'checkpoints'}; starting from the beginning")
-    log.write({"event": "resumed" if progress else "started", "step": step, "epoch": epoch + 1,
-               "processes": accelerator.num_processes, "settings": settings, **stats})
 
-    collator = make_collator(config, tokenizer)
-    window = Window(accelerator.device, ("loss", "mlm", "nsp") if with_nsp else ("loss", "mlm"))
-    k = config.gradient_accumulation
-    while epoch < len(schedule):
-        phase = schedule[epoch]
-        model.train()
-        loader, _ = epoch_loader(config, phase, accelerator, epoch, start, collator)
-        for position, batch in enumerate(loader, start=start):
-            group_start = position - position % k
-            group = min(group_start + k, phase.batches) - group_start  # an epoch's last step may have fewer batches
-            last = position + 1 == group_start + group
-            batch = to_device(batch, accelerator.device)
-            # DDP averages gradients on the last batch of a step only; the others just add up locally.
-            with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                losses = model(**batch)
-                accelerator.backward(losses["loss"] / group)
-            window.add(losses, batch["attention_mask"].sum(), 1 / group)
-            if not last:
-                continue
+# --- training ----------------------------------------------------------------------------------------------------
+
+
+def optimizer_steps(training: Training, accelerator: Accelerator, loader, phase: Phase, start: int, k: int,
+                    sums: LossSums) -> Iterator[int]:
+    """Train on the loader's batches, `k` to an optimizer step; after each step yield its last batch's position."""
+    model, optimizer, scheduler = training
+    for position, batch in enumerate(loader, start=start):
+        group_start = position - position % k
+        group = min(group_start + k, phase.batches) - group_start  # an epoch's last step may have fewer batches
+        last = position + 1 == group_start + group
+        batch = to_device(batch, accelerator.device)
+        # DDP averages gradients on the last batch of a step only; the others just add up locally.
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            losses = model(**batch)
+            accelerator.backward(losses["loss"] / group)
+        sums.add(losses, batch["attention_mask"].sum(), 1 / group)
+        if last:
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            sums.steps += 1
+            yield position
+
+
+def train(config: PretrainConfig, accelerator: Accelerator, training: Training, plan: Plan, resume: Resume,
+          collator, log: RunLog, settings: dict) -> None:
+    """Take the plan's steps from `resume` on: log every --log-every steps, save checkpoints, show progress."""
+    sums = LossSums(accelerator.device, ("loss", "mlm", "nsp") if config.with_nsp else ("loss", "mlm"))
+    _, epoch, start, step = resume
+    bar = tqdm(total=plan.total_steps, initial=step, desc="training", unit="step",
+               disable=not accelerator.is_local_main_process)
+    began, timed_from = time.perf_counter(), None
+    while step < plan.total_steps:
+        phase = plan.schedule[epoch]
+        training.model.train()
+        loader, _ = epoch_loader(config, phase, accelerator, epoch, start, collator)
+        for position in optimizer_steps(training, accelerator, loader, phase, start, config.gradient_accumulation,
+                                        sums):
             step += 1
-            window.steps += 1
-            end_of_epoch = position + 1 == phase.batches
-            save = end_of_epoch or (config.checkpoint_every and step % config.checkpoint_every == 0)
+            bar.update()
+            timed_from = estimate_once(accelerator, plan.total_steps, step - resume.step, began, timed_from)
+            end_of_epoch, at_end = position + 1 == phase.batches, step == plan.total_steps
+            save = end_of_epoch or at_end or (config.checkpoint_every and step % config.checkpoint_every == 0)
             if step % config.log_every == 0 or save:
-                log.write({"step": step, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
-                           **window.flush(accelerator)})
+                log.write({"step": step, "epoch": epoch + 1, "lr": training.scheduler.get_last_lr()[0],
+                           **sums.flush(accelerator)})
             if save:
+                next_epoch, next_batch = (epoch + 1, 0) if end_of_epoch else (epoch, position + 1)
                 save_checkpoint(accelerator, config.output, {
-                    "step": step, "epoch": epoch + end_of_epoch, "batches_done": 0 if end_of_epoch else position + 1,
-                    "total_steps": total_steps, "fingerprint": settings, "run": log.run})
-        accelerator.print(f"epoch {epoch + 1}/{len(schedule)} done at step {step}")
+                    "step": step, "epoch": next_epoch, "batches_done": next_batch, "total_steps": plan.total_steps,
+                    "fingerprint": settings, "run": log.run})
+            if at_end:
+                break
         epoch, start = epoch + 1, 0
-    return finish(config, accelerator, model, tokenizer, phases[-1], log)
+    bar.close()
 
 
-def finish(config: PretrainConfig, accelerator: Accelerator, model, tokenizer, phase: Phase,
-           log: RunLog) -> Finished | None:
-    """Score the model on the held-out examples and save it with its tokenizer as output/model (main process)."""
+def estimate_once(accelerator: Accelerator, total_steps: int, taken: int, began: float,
+                  timed_from: float | None) -> float | None:
+    """Print how long the run takes once TIMED_STEPS steps after the first are timed; return the clock's start."""
+    if taken == 1:
+        wait_for_device(accelerator)
+        return time.perf_counter()  # the first step is warm-up: start-up, kernel choice, caches
+    if taken == TIMED_STEPS + 1 and timed_from is not None:
+        wait_for_device(accelerator)
+        tqdm.write(time_estimate(total_steps, (time.perf_counter() - timed_from) / TIMED_STEPS))
+    return timed_from
+
+
+def wait_for_device(accelerator: Accelerator) -> None:
+    """Wait until the GPU has done the work queued so far (a clock read otherwise measures the queueing only)."""
+    if accelerator.device.type == "cuda":
+        torch.cuda.synchronize(accelerator.device)
+
+
+def time_steps(config: PretrainConfig, accelerator: Accelerator, training: Training, plan: Plan,
+               collator) -> float:
+    """Return the seconds an optimizer step takes here, timed on TIMED_STEPS steps after a warm-up one (a dry run's
+    estimate: the model trains on the first batches of the plan and is then thrown away)."""
+    phase, sums = plan.schedule[0], LossSums(accelerator.device, ("loss", "mlm", "nsp") if config.with_nsp else
+                                             ("loss", "mlm"))
+    training.model.train()
+    taken, began = 0, 0.0
+    while taken < TIMED_STEPS + 1:  # a short phase may hold fewer steps: go round it again
+        loader, _ = epoch_loader(config, phase, accelerator, 0, 0, collator)
+        for _ in optimizer_steps(training, accelerator, loader, phase, 0, config.gradient_accumulation, sums):
+            taken += 1
+            if taken == 1:
+                wait_for_device(accelerator)
+                began = time.perf_counter()
+            if taken == TIMED_STEPS + 1:
+                break
+    wait_for_device(accelerator)
+    return (time.perf_counter() - began) / TIMED_STEPS
+
+
+# --- the end -----------------------------------------------------------------------------------------------------
+
+
+def score(accelerator: Accelerator, model: torch.nn.Module, held_out: list[dict]) -> dict | None:
+    """Return the held-out scores of the model (helpers.training.evaluate), on the main process; None elsewhere."""
     accelerator.wait_for_everyone()
+    scores = None
+    if accelerator.is_main_process:
+        scores = evaluate(accelerator.unwrap_model(model).model, held_out)
+        model.train()
+    accelerator.wait_for_everyone()
+    return scores
+
+
+def finish(config: PretrainConfig, accelerator: Accelerator, model, tokenizer, plan: Plan, log: RunLog,
+           after: dict | None) -> Finished | None:
+    """Report the held-out scores before and after, warn if the loss did not move, save output/model (main)."""
     finished = None
     if accelerator.is_main_process:
+        records = log.records()
+        log.write({"event": "held_out", **after})
+        before = next(({k: v for k, v in r.items() if k not in ("run", "event")} for r in records
+                       if r.get("event") == "held_out_before"), None)
+        print("\n".join(compare_scores(before, after)))
+        if warning := still_warning(config, [r for r in records if "event" not in r]):
+            print(warning)
         final = accelerator.unwrap_model(model).model
-        batches = bucketed_batches(phase.held_out.lengths, seed=derive_seed(config.seed, "held-out"), epoch=0,
-                                   multiple=PAD_MULTIPLE, **phase.batching)
-        collator = make_collator(config, tokenizer)
-        seeds = [derive_seed(config.seed, "held-out masks", i) for i in range(len(batches))]
-        held_out = CollatedBatches(phase.held_out, batches, collator, seeds)
-        scores = evaluate(final, (held_out[i] for i in range(len(held_out))))
-        log.write({"event": "held_out", **scores})
-        print("held-out:", {k: round(v, 4) for k, v in scores.items()})
-        save_model(final, tokenizer, config.output / "model")
+        card = {"training": {"max_length": config.max_length, "lr": config.lr, "objective": config.objective,
+                             "text": str(config.text), "steps": plan.total_steps, "real_tokens": plan.tokens,
+                             "seed": config.seed},
+                "held_out": {"before": before, "after": after}}
+        save_model(final, tokenizer, config.output / "model", card)
         print(f"saved the model to {config.output / 'model'}")
-        finished = Finished(final, tokenizer, scores)
+        finished = Finished(final, tokenizer, after, before, plan)
     accelerator.wait_for_everyone()
     return finished
+
+
+def compare_scores(before: dict | None, after: dict) -> list[str]:
+    """Return the lines that give the held-out scores before and after training, each with its 95% interval."""
+    def accuracy(scores: dict, key: str, n: str) -> str:
+        low, high = wilson_interval(round(scores[key] * scores[n]), scores[n])
+        return f"{scores[key]:.3f} [{low:.3f}, {high:.3f}]"
+
+    lines = []
+    if "masked_accuracy" in after:
+        shown = [(when, s) for when, s in (("before", before), ("after", after)) if s]
+        lines.append(f"held-out MLM, {after['masked_tokens']:,} hidden tokens: masked-token accuracy "
+                     + ", ".join(f"{accuracy(s, 'masked_accuracy', 'masked_tokens')} {when}" for when, s in shown)
+                     + "; perplexity " + ", ".join(f"{s['perplexity']:.1f} {when}" for when, s in shown))
+    if "nsp_accuracy" in after:
+        shown = [(when, s) for when, s in (("before", before), ("after", after)) if s]
+        lines.append(f"held-out NSP, {after['pairs']:,} pairs: accuracy "
+                     + ", ".join(f"{accuracy(s, 'nsp_accuracy', 'pairs')} {when}" for when, s in shown))
+    lines.append("(95% Wilson intervals over the held-out tokens or pairs; the same masks before and after)")
+    return lines
+
+
+def still_warning(config: PretrainConfig, steps: list[dict]) -> str | None:
+    """Return a warning if the training MLM loss fell by less than STILL of itself from the first log line to the
+    last (None if it fell more, or with fewer than two log lines)."""
+    if len(steps) < 2:
+        return None
+    steps = sorted({r["step"]: r for r in steps}.values(), key=lambda r: r["step"])  # a resume rewrites lines
+    first, last = steps[0]["mlm"], steps[-1]["mlm"]
+    if first - last >= STILL * first:
+        return None
+    return (f"warning: the training MLM loss hardly moved ({first:.2f} at step {steps[0]['step']}, {last:.2f} at "
+            f"step {steps[-1]['step']}): the model learned little. Try a higher --lr (this run: {config.lr:g}) or "
+            "a bigger budget (--max-steps, --tokens or --epochs); --dry-run shows the plan.")

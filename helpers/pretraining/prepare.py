@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from array import array
 from itertools import chain
@@ -31,12 +30,20 @@ from filelock import FileLock
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from ..corpus import (CorpusError, check_text_file, only_whitespace, paragraph_style, read_lines, split_held_out,
-                      split_sentences, text_paragraphs)
-from ..data import chunk_room, pair_room
-from ..nsp import segment_spans, with_special_tokens
-from .config import OBJECTIVES
-from .run import file_sha256
+from ..corpus import (
+    check_text_file,
+    one_paragraph,
+    only_whitespace,
+    paragraph_style,
+    read_lines,
+    split_held_out,
+    split_sentences,
+    text_paragraphs,
+)
+from ..data import ceil_div, chunk_room, pair_room
+from ..nsp import HELD_OUT_SEED_OFFSET, segment_spans, with_special_tokens
+from .config import with_nsp
+from .files import file_sha256, staged
 
 FORMAT_VERSION = 1  # bump when the files or the recipe change: older cache folders are then not reused
 CACHE_ENV = "KIT_DATA_CACHE"
@@ -151,14 +158,14 @@ class NpyReader:
         return {**self.__dict__, "_file": None, "_pid": None}  # an open file cannot go to another process
 
 
-def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: bool = True) -> dict:
+def tokenize_text(path: Path, tokenizer, style: str, folder: Path, verbose: bool = True) -> dict:
     """Write the text's sentences as tokens.npy, offsets.npy and paragraph.npy in `folder`; return the counts."""
     dtype = np.dtype(np.uint16 if len(tokenizer) <= 1 << 16 else np.int32)
     tokens, offsets, paragraph = (NpyWriter(folder / "tokens.npy", dtype), NpyWriter(folder / "offsets.npy", np.int64),
                                   NpyWriter(folder / "paragraph.npy", np.int64))
     offsets.append(np.zeros(1))
     n_tokens = n_paragraphs = unknown = 0
-    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="tokenizing", disable=not progress) as bar:
+    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="tokenizing", disable=not verbose) as bar:
         encoder = sentence_encoder(tokenizer)
         # One process: the encoder already runs on every core (measured: two worker processes were 4x slower)
         for paragraphs in paragraph_blocks(text_paragraphs(read_lines(path, bar), style)):
@@ -183,7 +190,7 @@ def tokenize_text(path: Path, tokenizer, style: str, folder: Path, progress: boo
 
 
 def write_split(source: Path, held_out: np.ndarray, train_folder: Path, held_out_folder: Path,
-                progress: bool = True) -> None:
+                verbose: bool = True) -> None:
     """Copy each sentence of `source` (a tokenize_text folder) to the side its paragraph is on: same three files."""
     tokens, offsets, paragraph = (NpyReader(source / f"{name}.npy") for name in ("tokens", "offsets", "paragraph"))
     sides = []
@@ -194,7 +201,7 @@ def write_split(source: Path, held_out: np.ndarray, train_folder: Path, held_out
         writers[1].append(np.zeros(1))
         sides.append(writers)
     n = len(paragraph)
-    with tqdm(total=n, unit=" sentences", desc="held-out split", disable=not progress, leave=False) as bar:
+    with tqdm(total=n, unit=" sentences", desc="held-out split", disable=not verbose, leave=False) as bar:
         for start in range(0, n, SENTENCE_BLOCK):
             stop = min(n, start + SENTENCE_BLOCK)
             bounds, owner = offsets.read(start, stop + 1), paragraph.read(start, stop)
@@ -210,7 +217,7 @@ def write_split(source: Path, held_out: np.ndarray, train_folder: Path, held_out
 
 
 def write_pairs(folder: Path, *, max_tokens: int, seed: int, short_fraction: float, not_next_fraction: float,
-                progress: bool = True, desc: str = "NSP pairs") -> int:
+                verbose: bool = True, desc: str = "NSP pairs") -> int:
     """Write pairs.npy for the sentences in `folder` (helpers.nsp.segment_spans); return the tokens cut to fit."""
     bounds = np.load(folder / "offsets.npy")
     # memoryviews: Python ints on indexing, several times faster than numpy scalars in segment_spans' loop
@@ -220,7 +227,7 @@ def write_pairs(folder: Path, *, max_tokens: int, seed: int, short_fraction: flo
     rows, cut = array("q"), 0
     spans = segment_spans(lengths, paragraph_of, max_tokens=max_tokens, seed=seed, short_fraction=short_fraction,
                           not_next_fraction=not_next_fraction)
-    with tqdm(total=len(lengths), unit=" sentences", desc=desc, disable=not progress, leave=False) as bar:
+    with tqdm(total=len(lengths), unit=" sentences", desc=desc, disable=not verbose, leave=False) as bar:
         for span in spans:
             a_stop, b_start = starts[span.a_end], starts[span.b_start]
             rows.extend((a_stop - span.a_kept, a_stop, b_start, b_start + span.b_kept, span.label))
@@ -268,7 +275,7 @@ class WindowDataset(torch.utils.data.Dataset):
         self.tokenizer, self.room = tokenizer, chunk_room(max_length)
         self.tokens = NpyReader(Path(folder) / "tokens.npy")
         n = len(self.tokens)
-        self.lengths = np.full(-(-n // self.room), self.room + 2, dtype=np.int64)
+        self.lengths = np.full(ceil_div(n, self.room), self.room + 2, dtype=np.int64)
         if n % self.room:
             self.lengths[-1] = n % self.room + 2
 
@@ -310,80 +317,84 @@ def _build_once(folder: Path, build) -> bool:
     with FileLock(str(folder) + ".lock"):
         if (folder / "manifest.json").exists():
             return True
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)  # what a stopped run left
-        staging.mkdir(parents=True)
-        manifest = build(staging)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        staging.rename(folder)
+        with staged(folder) as staging:
+            staging.mkdir(parents=True)
+            manifest = build(staging)
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return False
 
 
 def prepare_text(path: str | Path, tokenizer, *, max_length: int, objective: str = "mlm+nsp", seed: int = 0,
                  held_out_fraction: float = 0.1, short_fraction: float = 0.1, not_next_fraction: float = 0.5,
-                 style: str = "auto", cache_dir: str | Path | None = None, progress: bool = True) -> PreparedText:
+                 style: str = "auto", cache_dir: str | Path | None = None, verbose: bool = True,
+                 text_sha256: str | None = None) -> PreparedText:
     """Return the text's training and held-out examples, prepared on disk once and reused after.
 
     A seeded `held_out_fraction` of the paragraphs is held out (as helpers.corpus.split_held_out chooses them).
     objective 'mlm+nsp': NSP pairs as helpers.nsp.make_segment_pairs makes them, with max_tokens =
-    pair_room(max_length) ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side (WindowDataset).
+    pair_room(max_length) ([CLS] and two [SEP]), on each side separately. 'mlm': contiguous windows of each side
+    (WindowDataset). `text_sha256`: the file's hash where the caller has checked the file and hashed it already.
     """
-    path = Path(path)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
-    with_pairs = objective == "mlm+nsp"
-    room = pair_room(max_length) if with_pairs else chunk_room(max_length)  # too short a max_length raises here
-    check_text_file(path)
-    began = time.perf_counter()
+    path, pairs, began = Path(path), with_nsp(objective), time.perf_counter()
+    room = pair_room(max_length) if pairs else chunk_room(max_length)  # too short a max_length raises here
+    if text_sha256 is None:
+        check_text_file(path)
+        text_sha256 = file_sha256(path)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     style = paragraph_style(path, style)
-    text_settings = {"version": FORMAT_VERSION, "text_sha256": file_sha256(path),
+    text_settings = {"version": FORMAT_VERSION, "text_sha256": text_sha256,
                      "tokenizer": tokenizer_fingerprint(tokenizer), "style": style}
     text_folder = cache / _key(text_settings)
-
-    def tokenize(staging: Path) -> dict:
-        return {**text_settings, "text": str(path.resolve()), "tokenizer_name": tokenizer.name_or_path,
-                **tokenize_text(path, tokenizer, style, staging, progress)}
-
-    tokens_reused = _build_once(text_folder, tokenize)
+    tokens_reused = _build_once(text_folder, lambda staging: {
+        **text_settings, "text": str(path.resolve()), "tokenizer_name": tokenizer.name_or_path,
+        **tokenize_text(path, tokenizer, style, staging, verbose)})
     counts = json.loads((text_folder / "manifest.json").read_text())
+    if counts["paragraphs"] < 2:
+        raise one_paragraph(path, style)
     # The split depends on the seed and the fraction alone; pairs also on their length and recipe.
     settings = {"seed": seed, "held_out_fraction": held_out_fraction}
-    if with_pairs:
+    if pairs:
         settings.update(max_tokens=room, short_fraction=short_fraction, not_next_fraction=not_next_fraction)
-
-    def split_and_pair(staging: Path) -> dict:
-        held_out = np.zeros(counts["paragraphs"], dtype=bool)
-        held_out[split_held_out(range(counts["paragraphs"]), held_out_fraction, seed=seed)[1]] = True
-        write_split(text_folder, held_out, staging / "train", staging / "held_out", progress)
-        cut = {}
-        for side, side_seed in (("train", seed), ("held_out", seed + 1)) if with_pairs else ():
-            try:  # the seeds of split_nsp_pairs
-                cut[side] = write_pairs(staging / side, max_tokens=room, seed=side_seed,
-                                        short_fraction=short_fraction, not_next_fraction=not_next_fraction,
-                                        progress=progress, desc=f"NSP pairs ({side})")
-            except ValueError as exc:
-                side_paragraphs = int(held_out.sum()) if side == "held_out" else int((~held_out).sum())
-                counted = f"{side_paragraphs} paragraph{'' if side_paragraphs == 1 else 's'}"
-                raise ValueError(f"{path}: the {side.replace('_', '-')} part ({counted}) is too small for NSP pairs: "
-                                 f"{exc} Change the held-out fraction or use a longer text.") from None
-        return {**settings, "tokens_cut": cut}
-
-    folder = text_folder / (f"pairs-{_key(settings)}" if with_pairs else f"split-{_key(settings)}")
-    examples_reused = _build_once(folder, split_and_pair)
-    if with_pairs:
+    folder = text_folder / (f"pairs-{_key(settings)}" if pairs else f"split-{_key(settings)}")
+    examples_reused = _build_once(folder, lambda staging: split_and_pair(
+        path, text_folder, staging, counts["paragraphs"], settings, verbose))
+    if pairs:
         train, held_out = PairDataset(folder / "train", tokenizer), PairDataset(folder / "held_out", tokenizer)
     else:
         train, held_out = (WindowDataset(folder / side, tokenizer, max_length) for side in ("train", "held_out"))
     cut = json.loads((folder / "manifest.json").read_text())["tokens_cut"]
-    summary = {"paragraphs": counts["paragraphs"], "sentences": counts["sentences"], "tokens": counts["tokens"],
-               "unknown_tokens": counts["unknown_tokens"], "examples": "pairs" if with_pairs else "windows",
-               "train_examples": len(train), "held_out_examples": len(held_out), "tokens_cut": sum(cut.values()),
+    summary = {**{k: counts[k] for k in ("paragraphs", "sentences", "tokens", "unknown_tokens")},
+               "examples": "pairs" if pairs else "windows", "train_examples": len(train),
+               "held_out_examples": len(held_out), "tokens_cut": sum(cut.values()),
                "seconds": round(time.perf_counter() - began, 2), "tokens_reused": tokens_reused,
                "examples_reused": examples_reused, "folder": str(folder)}
-    if progress:
+    if verbose:
         print(describe(path, summary, max_length))
     return PreparedText(train, held_out, summary)
+
+
+def split_and_pair(path: Path, text_folder: Path, staging: Path, paragraphs: int, settings: dict,
+                   verbose: bool) -> dict:
+    """Write the seeded held-out split of a tokenized text (`text_folder`) to `staging`, and each side's NSP pairs
+    when `settings` has their recipe (max_tokens); return the manifest: the settings and the tokens cut to fit."""
+    seed = settings["seed"]
+    held_out = np.zeros(paragraphs, dtype=bool)
+    held_out[split_held_out(range(paragraphs), settings["held_out_fraction"], seed=seed)[1]] = True
+    write_split(text_folder, held_out, staging / "train", staging / "held_out", verbose)
+    cut = {}
+    sides = (("train", seed), ("held_out", seed + HELD_OUT_SEED_OFFSET))  # the seeds of split_nsp_pairs
+    for side, side_seed in sides if "max_tokens" in settings else ():
+        try:
+            cut[side] = write_pairs(staging / side, max_tokens=settings["max_tokens"], seed=side_seed,
+                                    short_fraction=settings["short_fraction"],
+                                    not_next_fraction=settings["not_next_fraction"], verbose=verbose,
+                                    desc=f"NSP pairs ({side})")
+        except ValueError as exc:
+            side_paragraphs = int(held_out.sum()) if side == "held_out" else int((~held_out).sum())
+            counted = f"{side_paragraphs} paragraph{'' if side_paragraphs == 1 else 's'}"
+            raise ValueError(f"{path}: the {side.replace('_', '-')} part ({counted}) is too small for NSP pairs: "
+                             f"{exc} Change the held-out fraction or use a longer text.") from None
+    return {**settings, "tokens_cut": cut}
 
 
 def describe(path: Path, summary: dict, max_length: int) -> str:
