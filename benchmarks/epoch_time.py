@@ -121,7 +121,8 @@ def main() -> None:
         "speedup": round(seed["s_per_epoch"] / kit["s_per_epoch"], 2),
         "seed_pad_fraction": round(seed["pad_fraction"], 3), "kit_pad_fraction": round(kit["pad_fraction"], 3),
         "seed_positions_per_s": round(seed["positions_per_s"]), "kit_positions_per_s": round(kit["positions_per_s"]),
-        "seed_real_tokens_per_s": round(seed["real_tokens_per_s"]), "kit_real_tokens_per_s": round(kit["real_tokens_per_s"]),
+        "seed_real_tokens_per_s": round(seed["real_tokens_per_s"]),
+        "kit_real_tokens_per_s": round(kit["real_tokens_per_s"]),
         "seed_batches_per_epoch": seed["batches"], "kit_batches_per_epoch": kit["batches"],
     }
     print(json.dumps(result))

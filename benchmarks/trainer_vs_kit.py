@@ -161,8 +161,8 @@ def trainer_examples(text: Path, tokenizer, max_length: int, seed: int) -> list[
     return encode_segment_pairs(pairs, tokenizer)
 
 
-def run_trainer(model: str, examples: list[dict], tokenizer, *, batch_size: int, warmup: int, steps: int,
-                seed: int) -> dict:
+def run_trainer(model: str, examples: list[dict], tokenizer, work: Path, *, batch_size: int, warmup: int,
+                steps: int, seed: int) -> dict:
     """Train with transformers.Trainer for `warmup` + `steps` steps; return the figures of the timed steps."""
     from transformers import BertForPreTraining, Trainer, TrainerCallback, TrainingArguments
 
@@ -180,7 +180,7 @@ def run_trainer(model: str, examples: list[dict], tokenizer, *, batch_size: int,
 
     amp = autocast_dtype(device)
     arguments = TrainingArguments(
-        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch_size, max_steps=warmup + steps,
+        output_dir=str(work / "trainer"), per_device_train_batch_size=batch_size, max_steps=warmup + steps,
         learning_rate=5e-5, warmup_steps=0, weight_decay=0.01, max_grad_norm=1.0,
         bf16=amp == torch.bfloat16, fp16=amp == torch.float16, use_cpu=device.type == "cpu",
         logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True, seed=seed,
@@ -216,7 +216,7 @@ def compare(args: argparse.Namespace, work: Path) -> dict:
         kit = run_kit(model, text, work, batch_size=args.batch_size, max_length=args.max_length, warmup=args.warmup,
                       steps=args.steps, seed=args.seed, extra=extra, timeout=args.timeout)
         runs.append({"system": "kit", "round": round_, **kit})
-        trainer = run_trainer(model, examples, tokenizer, batch_size=args.batch_size, warmup=args.warmup,
+        trainer = run_trainer(model, examples, tokenizer, work, batch_size=args.batch_size, warmup=args.warmup,
                               steps=args.steps, seed=args.seed)
         runs.append({"system": "trainer", "round": round_, **trainer})
     best = {side: max(r["real_tokens_per_s"] for r in runs if r["system"] == side) for side in ("kit", "trainer")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,17 +107,28 @@ def test_the_counting_collator_counts_real_tokens_not_padding(tokenizer):
     assert counting.real == [sum(lengths)] and counting.positions == [3 * max(lengths)]
 
 
+def test_the_trainers_pairs_are_berts_pairs_of_the_text_within_the_length(tokenizer, paragraphs, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(paragraphs[:40]), encoding="utf-8")
+    examples = trainer_vs_kit.trainer_examples(text, tokenizer, 64, seed=0)
+    assert max(len(e["input_ids"]) for e in examples) <= 64
+    assert {e["next_sentence_label"] for e in examples} == {0, 1}
+    assert all(e["input_ids"].count(tokenizer.sep_token_id) == 2 for e in examples)
+
+
 def test_the_trainer_run_counts_the_real_tokens_of_its_timed_steps_only(tokenizer, paragraphs, tmp_path):
     from transformers import BertConfig, BertForPreTraining
+
+    from helpers.nsp import encode_pairs, make_nsp_pairs
 
     torch.manual_seed(0)
     folder = tmp_path / "tiny"
     BertForPreTraining(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
                                   num_attention_heads=2, intermediate_size=64)).save_pretrained(folder)
-    text = tmp_path / "text.txt"
-    text.write_text("\n".join(paragraphs[:40]), encoding="utf-8")
-    examples = trainer_vs_kit.trainer_examples(text, tokenizer, 64, seed=0)
-    figures = trainer_vs_kit.run_trainer(str(folder), examples, tokenizer, batch_size=4, warmup=1, steps=2, seed=0)
+    # Single-sentence pairs: lengths vary a lot, so the Trainer's batches surely hold padding.
+    examples = encode_pairs(make_nsp_pairs(paragraphs[:40], seed=0), tokenizer, 64)
+    figures = trainer_vs_kit.run_trainer(str(folder), examples, tokenizer, tmp_path, batch_size=4, warmup=1, steps=2,
+                                         seed=0)
     # The Trainer's sampler order is its own; what it fed is not known here, but each batch holds 4 of these pairs,
     # so the real tokens of two batches lie between the 8 shortest and the 8 longest, and padding is not counted.
     lengths = sorted(len(e["input_ids"]) for e in examples)
@@ -127,7 +139,8 @@ def test_the_trainer_run_counts_the_real_tokens_of_its_timed_steps_only(tokenize
 
 def test_a_text_too_short_for_the_steps_says_so(tokenizer):
     with pytest.raises(SystemExit, match="--text-mb"):
-        trainer_vs_kit.run_trainer("unused", [{}] * 10, tokenizer, batch_size=4, warmup=1, steps=2, seed=0)
+        trainer_vs_kit.run_trainer("unused", [{}] * 10, tokenizer, Path("unused"), batch_size=4, warmup=1, steps=2,
+                                   seed=0)
 
 
 @pytest.mark.slow
