@@ -1,10 +1,10 @@
 """The GPU check: everything a lent GPU machine is for, in one command, its figures in one JSON file and a short log.
 
-    python3 benchmarks/gpu_check.py --out $OUT          # on the GPU machine: about 8 minutes (--budget 480)
+    python3 benchmarks/gpu_check.py --out $OUT          # on the GPU machine, within --budget (480 s)
     python3 benchmarks/gpu_check.py --rehearse          # on a CPU: the same parts at a CPU size, a few minutes
 
 Parts, the most wanted figures first (the JSON is rewritten after each part, so a run cut short keeps what it
-measured; --parts runs a subset, e.g. `--parts test_gpu` to finish in a second run):
+measured; --parts runs a subset, e.g. `--parts test_gpu --budget 560` when the first run ran out of time):
 
   environment     Python, torch, transformers, the GPU's name, the packages the lessons need
   trainer_vs_kit  benchmarks/trainer_vs_kit.py: scripts/pretrain.py against transformers' Trainer, real (non-pad)
@@ -13,11 +13,11 @@ measured; --parts runs a subset, e.g. `--parts test_gpu` to finish in a second r
   test_gpu        `make test-gpu`'s tests (pytest -m gpu tests/test_gpu.py): the GPU unit tests and every lesson on
                   CUDA in quick mode and in full mode (a random bert-base-sized BERT), each lesson's seconds
 
-A machine without a network (../shared/device/README.md): on this machine, `bash ../shared/device/prepare_wheels.sh
-pytest pluggy iniconfig` fills .whl/ (ignored by git); carry .whl to the GPU machine with the checkout. There, when
-the lessons' packages do not import, this script installs .whl/*.whl into --site (no index, no network) and puts
---site and the checkout on PYTHONPATH for every part. No part reaches for the Hub (HF_HUB_OFFLINE=1): the models
-are the kit's own (data/kit_bert) or made on the spot with random weights.
+A machine without a network (../shared/device/README.md): here, `bash ../shared/device/prepare_wheels.sh pytest
+pluggy iniconfig pygments` fills .whl/ (ignored by git); carry .whl to the GPU machine with the checkout (the device
+tool's carry: [".whl"]). There, when the lessons' packages do not import, this script installs .whl/*.whl into
+--site (no index, no network) and puts --site and the checkout on PYTHONPATH for every part. No part reaches for
+the Hub (HF_HUB_OFFLINE=1): the models are the kit's own (data/kit_bert) or made on the spot with random weights.
 
 The last line printed is the JSON; the exit code is 1 when a figure is missing (`missing` in the JSON says which).
 """
