@@ -44,9 +44,10 @@ def test_the_pytest_output_gives_each_outcome_and_each_lessons_seconds_even_cut_
 
 
 def gpu_report(parsed: dict, **results) -> dict:
+    environment = {"packages": {"torch": "2.11.0+cu130"}, "gpu": "NVIDIA H200"}
     parts = {name: {"returncode": 0, "result": result} for name, result in results.items()}
-    parts["test_gpu"] = {"returncode": 0, **parsed}
-    return {"asked": ["trainer_vs_kit", "test_gpu"], "environment": {"gpu": "NVIDIA H200"}, "parts": parts}
+    parts.update(environment={"returncode": 0, "result": environment}, test_gpu={"returncode": 0, **parsed})
+    return {"asked": ["environment", "trainer_vs_kit", "test_gpu"], "environment": environment, "parts": parts}
 
 
 def test_a_missing_figure_a_failed_test_or_an_untimed_lesson_is_reported():
