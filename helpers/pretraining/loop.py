@@ -299,8 +299,7 @@ def score(accelerator: Accelerator, model: torch.nn.Module, held_out: list[dict]
     accelerator.wait_for_everyone()
     scores = None
     if accelerator.is_main_process:
-        scores = evaluate(accelerator.unwrap_model(model).model, held_out)
-        model.train()
+        scores = evaluate(accelerator.unwrap_model(model).model, held_out)  # eval mode: train() sets it back
     accelerator.wait_for_everyone()
     return scores
 
