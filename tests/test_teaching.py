@@ -65,6 +65,83 @@ def test_every_lesson_has_expected_numbers():
         lesson_path(number)
 
 
+PLACEHOLDER = re.compile(r"\b(?:TODO|TBD|FIXME|XXX)\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]*\b")
+
+
+def kit_names() -> set[str]:
+    """Return the upper-case names the kit's code defines or reads (settings, environment variables)."""
+    sources = [*REPO_ROOT.glob("helpers/**/*.py"), *REPO_ROOT.glob("scripts/*.py"), *REPO_ROOT.glob("notebooks/*.ipynb"),
+               *REPO_ROOT.glob("benchmarks/*.py"), REPO_ROOT / "Makefile"]
+    return {name for path in sources for name in re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", path.read_text("utf-8"))}
+
+
+def placeholders(text: str, known: set[str]) -> list[str]:
+    """Return the unfilled placeholders of a markdown text: TODO-like words, and upper-case names outside code that
+    the kit does not define (a WALL_S left for a measured number)."""
+    prose = re.sub(r"`[^`]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+    return [word for word in PLACEHOLDER.findall(prose) if word not in known]
+
+
+def test_no_placeholder_is_left_unfilled():
+    found = placeholders(TEACHING.read_text(encoding="utf-8"), kit_names())
+    assert not found, f"TEACHING.md has unfilled placeholders: {found}"
+
+
+def test_a_placeholder_is_caught():
+    known = {"KIT_QUICK"}
+    assert placeholders("takes about WALL_S s; set KIT_QUICK=1; `SOME_NAME` in code", known) == ["WALL_S"]
+    assert placeholders("TODO: measure", known) == ["TODO"]
+    assert not placeholders("takes about 94 s with KIT_QUICK", known)
+
+
+def test_every_lesson_repeats_the_one_prerequisite_list():
+    text = TEACHING.read_text(encoding="utf-8")
+    start, end = "<!-- prerequisites:start -->", "<!-- prerequisites:end -->"
+    prerequisites = " ".join(text.split(start, 1)[1].split(end, 1)[0].split())
+    for number in ("01", "02", "03", "04"):
+        opening = " ".join(nbformat.read(lesson_path(number), as_version=4).cells[0].source.split())
+        assert prerequisites in opening, f"lesson {number}'s opening does not repeat TEACHING.md's prerequisites"
+
+
+PLAN_ROW = re.compile(r"^\|\s*(\d+):(\d\d)\s*\|\s*(\d*)\s*\|(.*)\|\s*$")
+
+
+def plan_errors(block: str) -> list[str]:
+    """Return what does not add up in a plan table: each row starts where the one before it ends, the last row is
+    'End', and one row is the slack."""
+    rows = [(int(m.group(1)) * 60 + int(m.group(2)), m.group(3), m.group(4).strip())
+            for line in block.splitlines() if (m := PLAN_ROW.match(line))]
+    errors = [f"row '{what}' starts at {start // 60}:{start % 60:02d}, the row before it ends at "
+              f"{(prev + int(minutes)) // 60}:{(prev + int(minutes)) % 60:02d}"
+              for (prev, minutes, _), (start, _, what) in zip(rows, rows[1:]) if prev + int(minutes or 0) != start]
+    if not rows or not rows[-1][2].startswith("End"):
+        errors.append("the last row is not 'End'")
+    if not any("slack" in what.lower() for _, _, what in rows):
+        errors.append("no slack row")
+    return errors
+
+
+def plans(text: str) -> dict[str, str]:
+    """Return each plan table of TEACHING.md (between <!-- plan:NAME:start --> and <!-- plan:NAME:end -->)."""
+    return dict(re.findall(r"<!-- plan:([\w-]+):start -->(.*?)<!-- plan:\1:end -->", text, re.S))
+
+
+def test_the_plans_add_up():
+    found = plans(TEACHING.read_text(encoding="utf-8"))
+    assert {"day", "session-1", "session-2", "session-3", "session-4", "session-5"} <= set(found)
+    for name, block in found.items():
+        assert not plan_errors(block), f"TEACHING.md's plan {name}: {plan_errors(block)}"
+        if name.startswith("session"):
+            assert "| 1:30 | | End" in block, f"{name} lasts 90 minutes"
+
+
+def test_a_plan_that_does_not_add_up_is_caught():
+    good = "| 0:00 | 50 | Lesson 01 |\n| 0:50 | 40 | slack |\n| 1:30 | | End |"
+    assert not plan_errors(good)
+    assert plan_errors(good.replace("| 0:50 | 40", "| 0:50 | 45"))
+    assert plan_errors(good.replace("slack", "Lesson 02"))
+
+
 def test_a_changed_number_is_caught():
     rows = [("03", "perplexity before, after", "perplexity 149.5 100.5")]
     assert not missing(rows, "perplexity        149.5     100.5  8,000 uniform guess")
