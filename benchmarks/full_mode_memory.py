@@ -7,7 +7,7 @@ training loop (memory peaks in the first steps, so the peak stands; the time doe
 what was measured). The kernel's resident memory, children included, is sampled every 0.2 s and attributed to the
 cell running at the time.
 
-Run: python benchmarks/full_mode_memory.py [--steps 3] [NOTEBOOK ...]. The last line printed is JSON.
+Run: python benchmarks/full_mode_memory.py [--steps 3] [--quick] [NOTEBOOK ...]. The last line printed is JSON.
 """
 
 from __future__ import annotations
@@ -87,18 +87,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="lessons to run (default: all)")
     parser.add_argument("--steps", type=int, default=3, help="KIT_MAX_STEPS: training steps per loop (default 3)")
+    parser.add_argument("--quick", action="store_true", help="measure quick mode instead, uncapped (TEACHING.md's "
+                        "memory for quick mode)")
     args = parser.parse_args()
     paths = args.notebooks or sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    os.environ.pop("MPLBACKEND", None)
+    os.environ.update(CUDA_VISIBLE_DEVICES="", TQDM_DISABLE="1")
     with tempfile.TemporaryDirectory(prefix="bert-base-sized-") as folder:
-        os.environ.update(KIT_MODEL=bert_base_sized_folder(Path(folder)).as_posix(), HF_HUB_OFFLINE="1",
-                          KIT_MAX_STEPS=str(args.steps), CUDA_VISIBLE_DEVICES="", TQDM_DISABLE="1")
-        os.environ.pop("KIT_QUICK", None)
-        os.environ.pop("MPLBACKEND", None)
+        if args.quick:
+            os.environ["KIT_QUICK"] = "1"
+        else:
+            os.environ.update(KIT_MODEL=bert_base_sized_folder(Path(folder)).as_posix(), HF_HUB_OFFLINE="1",
+                              KIT_MAX_STEPS=str(args.steps), KIT_QUICK="0")
         results = {}
         for path in paths:
             results[path.stem] = peak_memory(path)
             print(path.stem, results[path.stem], flush=True)
-    print(json.dumps({"goal_gib": GOAL_GIB, "lessons": results,
+    print(json.dumps({"mode": "quick" if args.quick else "full", "goal_gib": GOAL_GIB, "lessons": results,
                       "all_under_goal": all(r["peak_gib"] < GOAL_GIB for r in results.values())}))
 
 

@@ -85,7 +85,8 @@ def claim_and_reason(right: tuple[str, int], claims: str, reasons: int, hint: st
         letter, reason = answer
         letter = letter.strip().lower() if isinstance(letter, str) else None
         if letter not in set(claims) or isinstance(reason, bool) or reason not in range(1, reasons + 1):
-            raise WrongKind(f"{form}: the letter one of {', '.join(repr(c) for c in claims)}, the reason 1 to {reasons}")
+            letters = ", ".join(repr(c) for c in claims)
+            raise WrongKind(f"{form}: the letter one of {letters}, the reason 1 to {reasons}")
         return None if (letter, reason) == right else hint
     return Checker(test, why)
 
@@ -145,8 +146,8 @@ def random_model_loss(tokenizer) -> Checker:
 def highest_loss_position() -> Checker:
     """Lesson 01 (predict): which kind of position gets the highest average loss when every position is graded, and
     why."""
-    return claim_and_reason(("c", 3), "abc", 3, "for each kind of position, ask: was the right answer there ever graded "
-                            "in the model's pre-training, and can it be read in the input?",
+    return claim_and_reason(("c", 3), "abc", 3, "for each kind of position, ask: was the right answer there ever "
+                            "graded in the model's pre-training, and can it be read in the input?",
                   "[PAD] is never the right answer in BERT's pre-training (padding is never graded, its label is "
                   "-100), so the model gives [PAD] almost no probability and the loss there is huge. Hidden tokens "
                   "come next: the model must guess them from context. Visible tokens are easiest: the answer is in "
@@ -154,7 +155,8 @@ def highest_loss_position() -> Checker:
 
 
 def perplexity_without_kept() -> Checker:
-    """Lesson 01 (reason): how perplexity moves if the kept (selected but unchanged) tokens are left out of it, and why."""
+    """Lesson 01 (reason): how perplexity moves if the kept (selected but unchanged) tokens are left out of it, and
+    why."""
     return claim_and_reason(("a", 2), "abc", 3, "at a kept position the answer is in the input: is its loss below or "
                             "above the average, and what happens to an average when you drop its low values?",
                   "kept tokens are the easy ones (the answer is visible, accuracy about 0.8 against about 0.2 at "
@@ -214,10 +216,10 @@ def confidently_wrong() -> Checker:
     loss = (-math.log(0.7) - math.log(0.3)) / 2
     return _close(loss, 0.005, "on a right pair the right answer got 0.7, on a wrong pair only 0.3: the loss is minus "
                   "the log of that probability; average the two kinds",
-                  f"{loss:.2f}. Accuracy only asks which side of 0.5 the model is on, the loss how much probability it gave the "
-                  "right answer: a wrong answer given with 0.7 costs -ln 0.3 = 1.20, a right one with 0.7 only "
-                  "-ln 0.7 = 0.36. Confident and right half the time averages 0.78, above ln 2 = 0.693: worse than a coin flip at "
-                  "the same accuracy.")
+                  f"{loss:.2f}. Accuracy only asks which side of 0.5 the model is on, the loss how much probability "
+                  "it gave the right answer: a wrong answer given with 0.7 costs -ln 0.3 = 1.20, a right one with 0.7 "
+                  "only -ln 0.7 = 0.36. Confident and right half the time averages 0.78, above ln 2 = 0.693: worse "
+                  "than a coin flip at the same accuracy.")
 
 
 def loss_without_nsp_label() -> Checker:
@@ -247,7 +249,8 @@ def from_scratch_prediction() -> Checker:
 
 
 def trainer_vs_loop() -> Checker:
-    """Lesson 03 (predict): how Trainer's held-out scores compare with the written-out loop's, same settings, and why."""
+    """Lesson 03 (predict): how Trainer's held-out scores compare with the written-out loop's, same settings, and
+    why."""
     return claim_and_reason(("b", 2), "abc", 3, "the settings are the same: what is still left to chance in a "
                             "training run, and who draws it?",
                   "Trainer shuffles the pairs with its own sampler, so batches, masks and dropout differ: another "

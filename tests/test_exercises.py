@@ -43,7 +43,8 @@ LESSON_CHECKERS = {
     "epochs_to_keep": lambda tok: exercises.epochs_to_keep(),
     "perplexity_without_kept": lambda tok: exercises.perplexity_without_kept(),
     "sentence_count": lambda tok: exercises.sentence_count("Is it so? It is. St. Paul said... nothing."),
-    "segment_a_length": lambda tok: exercises.segment_a_length(tok("One sentence.", "Another one.", return_tensors="pt")),
+    "segment_a_length": lambda tok: exercises.segment_a_length(tok("One sentence.", "Another one.",
+                                                                   return_tensors="pt")),
     "coin_flip_nsp_loss": lambda tok: exercises.coin_flip_nsp_loss(),
     "confidently_wrong": lambda tok: exercises.confidently_wrong(),
     "nsp_cue_fix": lambda tok: exercises.nsp_cue_fix(),
@@ -173,5 +174,6 @@ def test_a_right_answer_is_never_written_in_the_cell_the_learner_edits(path):
     for i, cell in enumerate(cells):
         source = "".join(cell["source"])
         if cell["cell_type"] == "code" and "check(answer_" in source:
-            # The checker is called by name, with the lesson's objects at most: equals("...", ...) would show the answer.
+            # The checker is called by name, with the lesson's objects at most: equals("...", ...) would show the
+            # answer.
             assert "equals(" not in source and "choice(" not in source, f"{path.name}, cell {i}: answer in the cell"

@@ -70,8 +70,8 @@ PLACEHOLDER = re.compile(r"\b(?:TODO|TBD|FIXME|XXX)\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]
 
 def kit_names() -> set[str]:
     """Return the upper-case names the kit's code defines or reads (settings, environment variables)."""
-    sources = [*REPO_ROOT.glob("helpers/**/*.py"), *REPO_ROOT.glob("scripts/*.py"), *REPO_ROOT.glob("notebooks/*.ipynb"),
-               *REPO_ROOT.glob("benchmarks/*.py"), REPO_ROOT / "Makefile"]
+    sources = [*REPO_ROOT.glob("helpers/**/*.py"), *REPO_ROOT.glob("scripts/*.py"),
+               *REPO_ROOT.glob("notebooks/*.ipynb"), *REPO_ROOT.glob("benchmarks/*.py"), REPO_ROOT / "Makefile"]
     return {name for path in sources for name in re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", path.read_text("utf-8"))}
 
 
