@@ -39,7 +39,7 @@ from helpers.downstream import (  # noqa: E402
     split_task,
     text_features,
 )
-from helpers.models import model_folder_problem, model_source  # noqa: E402
+from helpers.models import KIT_BERT, model_folder_problem, model_source  # noqa: E402
 from helpers.payoff import PAIRS, adaptation_text, duration, load_encoder, verdict_line  # noqa: E402
 from helpers.pretraining import ConfigError, PretrainConfig, RunError, pretrain  # noqa: E402
 from helpers.training import pick_device  # noqa: E402
@@ -170,7 +170,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     arms = {"starting": Arm(*load_encoder(model_source(args.model)[0], device)),
             **{arm: [Arm(*load_encoder(str(f), device)) for f in paths] for arm, paths in folders.items()}}
     methods = list(METHODS) if args.method == "both" else [args.method]
-    results = compare(arms, task, args.per_class, args.seeds, methods, first_seed=args.seed, fine_tuning=FineTuning(),
+    # Lesson 05's fine-tuning: a small model needs a higher rate than bert-base.
+    small = Path(model_source(args.model)[0]).resolve() == KIT_BERT.resolve()
+    tuning = FineTuning(lr=3e-4 if small else 3e-5, epochs=10, batch_size=16)
+    results = compare(arms, task, args.per_class, args.seeds, methods, first_seed=args.seed, fine_tuning=tuning,
                       progress=lambda what: print(f"... {what}", flush=True))
     rows, differences = summarise(results, task, PAIRS)
     print("\n" + "\n".join(verdict_line(d) for d in differences))
