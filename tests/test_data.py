@@ -8,6 +8,7 @@ from helpers.data import (
     MLMCollator,
     NSPCollator,
     PretrainingCollator,
+    ceil_div,
     encode_paragraphs,
     fixed_batches,
     length_grouped_batches,
@@ -36,7 +37,7 @@ def test_chunking_splits_long_paragraphs_only(tokenizer, paragraphs):
     short = paragraphs[lengths.index(min(lengths))]
     assert encode_paragraphs([short], tokenizer, 64) == [tokenizer(short)["input_ids"]], "one chunk, BERT's template"
     longest = paragraphs[lengths.index(max(lengths))]
-    assert len(encode_paragraphs([longest], tokenizer, 64)) == -(-max(lengths) // 62) > 1
+    assert len(encode_paragraphs([longest], tokenizer, 64)) == ceil_div(max(lengths), 62) > 1
     assert len(encode_paragraphs(paragraphs, tokenizer, 64)) > len(paragraphs)
 
 
@@ -54,7 +55,7 @@ def test_packed_windows_hold_every_token_once_in_order(tokenizer, paragraphs, ma
     assert all(w[0] == tokenizer.cls_token_id and w[-1] == tokenizer.sep_token_id for w in windows)
     assert [t for w in windows for t in w[1:-1]] == stream, "every token once, in reading order"
     assert all(len(w) == max_length for w in windows[:-1]) and 2 < len(windows[-1]) <= max_length
-    assert len(windows) == -(-len(stream) // (max_length - 2))
+    assert len(windows) == ceil_div(len(stream), max_length - 2)
 
 
 def test_packed_windows_run_across_paragraph_ends(tokenizer, paragraphs):
@@ -147,7 +148,7 @@ def test_loader_with_length_grouping_yields_every_example(tokenizer, paragraphs)
     examples = encode_paragraphs(paragraphs[:50], tokenizer, 128)
     loader = make_loader(examples, MLMCollator(tokenizer, seed=0), 8, group_by_length=True)
     batches = list(loader)
-    assert len(batches) == len(loader) == -(-len(examples) // 8)
+    assert len(batches) == len(loader) == ceil_div(len(examples), 8)
     assert sum(len(b["input_ids"]) for b in batches) == len(examples)
     assert pad_fraction(batches) < pad_fraction(fixed_batches(examples, MLMCollator(tokenizer, seed=0), 8))
 

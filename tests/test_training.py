@@ -12,6 +12,7 @@ from helpers.nsp import encode_pairs, make_nsp_pairs
 from helpers.training import autocast_dtype, planned_steps, time_estimate, to_device, train
 
 
+@pytest.mark.slow  # 56 steps: a training run
 def test_training_lowers_the_loss_on_the_data_it_sees(tokenizer, paragraphs):
     torch.manual_seed(0)
     _, model = load_model("mlm", verbose=False)
