@@ -13,11 +13,28 @@ import os
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
+from nbclient import NotebookClient
+from transformers import BertConfig, BertForPreTraining
 
-from helpers import REPO_ROOT
+import helpers.training
+from helpers import MEDITATIONS, REPO_ROOT
+from helpers.corpus import read_paragraphs
+from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches, make_loader, pad_batch
 from helpers.models import KIT_BERT, load_model, load_tokenizer
+from helpers.nsp import encode_pairs, make_nsp_pairs
+from helpers.training import (
+    autocast_dtype,
+    evaluate,
+    is_next_probability,
+    mlm_losses,
+    pretraining_losses,
+    to_device,
+    top_predictions,
+    train,
+)
 
 pytestmark = [
     pytest.mark.gpu,
@@ -37,19 +54,11 @@ print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 
 def mlm_loader(tokenizer, n_paragraphs: int = 64, batch_size: int = 8):
-    from helpers import MEDITATIONS
-    from helpers.corpus import read_paragraphs
-    from helpers.data import MLMCollator, encode_paragraphs, make_loader
-
     examples = encode_paragraphs(read_paragraphs(MEDITATIONS)[:n_paragraphs], tokenizer, 128)
     return make_loader(examples, MLMCollator(tokenizer, seed=0), batch_size)
 
 
 def pair_features(tokenizer, n_paragraphs: int = 80) -> list[dict]:
-    from helpers import MEDITATIONS
-    from helpers.corpus import read_paragraphs
-    from helpers.nsp import encode_pairs, make_nsp_pairs
-
     return encode_pairs(make_nsp_pairs(read_paragraphs(MEDITATIONS)[:n_paragraphs], seed=0), tokenizer, 128)
 
 
@@ -60,8 +69,6 @@ def expected_autocast_dtype() -> torch.dtype:
 
 def train_and_record_dtype(model, loader, **kwargs) -> tuple[list, set]:
     """Return train()'s history and the dtypes of the logits seen in training (the autocast dtype at work)."""
-    from helpers.training import mlm_losses, train
-
     seen = set()
 
     def loss_fn(outputs, batch):
@@ -72,8 +79,6 @@ def train_and_record_dtype(model, loader, **kwargs) -> tuple[list, set]:
 
 
 def test_mlm_training_on_cuda_picks_the_gpus_precision_and_stays_finite(tokenizer):
-    from helpers.training import autocast_dtype
-
     torch.manual_seed(0)
     _, model = load_model("mlm", verbose=False)
     history, dtypes = train_and_record_dtype(model, mlm_loader(tokenizer), epochs=5, lr=1e-3, max_steps=12)
@@ -86,8 +91,6 @@ def test_mlm_training_on_cuda_picks_the_gpus_precision_and_stays_finite(tokenize
 
 def test_fp16_with_the_loss_scaler_on_cuda(tokenizer, monkeypatch):
     """The T4 path (fp16 + GradScaler), forced on whatever GPU runs the test."""
-    import helpers.training
-
     monkeypatch.setattr(helpers.training, "autocast_dtype", lambda device: torch.float16)
     torch.manual_seed(0)
     _, model = load_model("mlm", verbose=False)
@@ -100,9 +103,6 @@ def test_fp16_with_the_loss_scaler_on_cuda(tokenizer, monkeypatch):
 
 
 def test_pretraining_evaluation_and_inference_on_cuda(tokenizer):
-    from helpers.data import PretrainingCollator, fixed_batches, make_loader
-    from helpers.training import evaluate, is_next_probability, pretraining_losses, top_predictions, train
-
     torch.manual_seed(0)
     _, model = load_model("pretraining", verbose=False)
     features = pair_features(tokenizer)
@@ -119,11 +119,6 @@ def test_pretraining_evaluation_and_inference_on_cuda(tokenizer):
 
 
 def test_a_reloaded_model_comes_back_on_the_cpu_and_matches_once_moved(tokenizer, tmp_path):
-    from transformers import BertForPreTraining
-
-    from helpers.data import pad_batch
-    from helpers.training import to_device
-
     _, model = load_model("pretraining", verbose=False)
     model.to(CUDA).eval()
     model.save_pretrained(tmp_path)
@@ -141,8 +136,6 @@ def full_size_model(tmp_path_factory) -> Path:
     named = os.environ.get("KIT_MODEL", "").strip()
     if named and Path(named).is_dir():
         return Path(named)
-    from transformers import BertConfig, BertForPreTraining
-
     folder = tmp_path_factory.mktemp("bert-base-sized")
     tokenizer = load_tokenizer(str(KIT_BERT))  # the quick-mode vocabulary: no download needed
     torch.manual_seed(0)
@@ -156,9 +149,6 @@ def full_size_model(tmp_path_factory) -> Path:
 
 def run_lesson(path: Path) -> tuple[str, float]:
     """Run a lesson on the GPU with nbclient; return what it printed and its wall time in seconds."""
-    import nbformat
-    from nbclient import NotebookClient
-
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(ON_GPU_CHECK))
     start = time.perf_counter()
