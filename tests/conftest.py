@@ -58,10 +58,13 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.suffix == ".ipynb":  # nbval collects each cell of a lesson as a test: they execute the lesson
-            item.add_marker(pytest.mark.lesson)
+def pytest_configure(config):
+    import torch
+
+    # The tests' tensors are tiny: a second thread makes them no faster, and on a busy machine the two threads wait
+    # for each other, spinning, which makes a test many times slower and its CPU time many times larger (the guard
+    # below counts CPU time). Lessons and scripts the tests start run in their own processes, with their own threads.
+    torch.set_num_threads(1)
 
 
 @pytest.hookimpl(wrapper=True)
