@@ -1,8 +1,19 @@
 import pytest
 
 from helpers.corpus import split_sentences
-from helpers.nsp import IS_NEXT, NOT_NEXT, NSPPair, encode_pairs, make_nsp_pairs
-from helpers.training import is_next_probability
+from helpers.evaluation import is_next_probability
+from helpers.nsp import (
+    IS_NEXT,
+    NOT_NEXT,
+    NSPPair,
+    SentenceStream,
+    encode_pairs,
+    encode_segment_pairs,
+    make_nsp_pairs,
+    make_segment_pairs,
+    sentence_stream,
+    with_special_tokens,
+)
 
 
 def test_pairs_follow_transformers_labels_and_never_mislabel(paragraphs):
@@ -77,8 +88,6 @@ def test_split_nsp_pairs_keeps_held_out_sentences_out_of_training(paragraphs):
 
 
 # --- BERT's recipe: make_segment_pairs ---------------------------------------------------------------------------
-
-from helpers.nsp import SentenceStream, encode_segment_pairs, make_segment_pairs, sentence_stream, with_special_tokens
 
 
 @pytest.fixture(scope="module")
