@@ -158,8 +158,8 @@ def train(
 
 
 # Moved to helpers.losses and helpers.evaluation; still importable from here until the last of these imports them
-# from there: helpers/pretraining/loop.py, scripts/pretrain_kit_bert.py, benchmarks/epoch_time.py,
-# tests/test_gpu.py, tests/test_nsp.py and tests/test_pretrain_script.py. Delete this with that last import.
+# from there: helpers/check.py, benchmarks/epoch_time.py, tests/test_gpu.py and tests/test_pretrain_script.py.
+# Delete this with that last import.
 _MOVED = {"evaluate": "evaluation", "is_next_probability": "evaluation", "top_predictions": "evaluation",
           "pretraining_losses": "losses", "masked_pretraining_losses": "losses"}
 
