@@ -30,6 +30,7 @@ def test_every_cell_is_core_or_homework(path):
 
 
 @pytest.mark.lesson
+@pytest.mark.lesson
 @pytest.mark.slow  # executes the lessons' core cells (minutes)
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_the_core_cells_run_on_their_own(path, monkeypatch):
