@@ -29,9 +29,10 @@ from transformers import BertConfig, BertForPreTraining
 from helpers import MEDITATIONS
 from helpers.corpus import read_paragraphs
 from helpers.data import PretrainingCollator, make_loader, pad_fraction
+from helpers.losses import pretraining_losses
 from helpers.models import KIT_BERT, load_tokenizer
 from helpers.nsp import encode_pairs, make_nsp_pairs
-from helpers.training import pick_device, pretraining_losses, train
+from helpers.training import pick_device, train
 
 # "kit": the size of quick mode's small BERT (data/kit_bert/config.json), with its own vocabulary.
 KIT_SIZE = {k: v for k, v in json.loads((KIT_BERT / "config.json").read_text()).items()

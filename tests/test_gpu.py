@@ -23,18 +23,11 @@ import helpers.training
 from helpers import MEDITATIONS, REPO_ROOT
 from helpers.corpus import read_paragraphs
 from helpers.data import MLMCollator, PretrainingCollator, encode_paragraphs, fixed_batches, make_loader, pad_batch
+from helpers.evaluation import evaluate, is_next_probability, top_predictions
+from helpers.losses import mlm_losses, pretraining_losses
 from helpers.models import KIT_BERT, load_model, load_tokenizer
 from helpers.nsp import encode_pairs, make_nsp_pairs
-from helpers.training import (
-    autocast_dtype,
-    evaluate,
-    is_next_probability,
-    mlm_losses,
-    pretraining_losses,
-    to_device,
-    top_predictions,
-    train,
-)
+from helpers.training import autocast_dtype, to_device, train
 
 pytestmark = [
     pytest.mark.gpu,
