@@ -33,9 +33,9 @@ FILES = "files"  # under STAGE: the clean notebooks to download and the Colab ba
 PAGES = {"README.md": "index.md", "TEACHING.md": "teaching.md"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-SNAPSHOT_NOTE = """```{container} kit-snapshot
-**A snapshot.** This widget is drawn from the state the lesson saved. No Python runs behind this page, so changing
-it here recomputes nothing: it is live when you run the lesson in Jupyter or Colab.
+SNAPSHOT_NOTE = """```{{container}} kit-snapshot
+**A snapshot.** {what} drawn from the state the lesson saved. No Python runs behind this page, so nothing here
+responds or recomputes: it is live when you run the lesson in Jupyter or Colab.
 ```"""
 TOC = """
 ```{toctree}
@@ -100,8 +100,10 @@ def lesson_page(notebook: nbformat.NotebookNode, lesson: Path, repository: str) 
         if cell.cell_type == "markdown" and not launched and re.search(r"^# ", cell.source, re.M):
             cells.append(launch)  # under the cell that holds the lesson's title
             launched = True
-        if cell.cell_type == "code" and any(WIDGET_VIEW in output.get("data", {}) for output in cell.outputs):
-            cells.append(nbformat.v4.new_markdown_cell(SNAPSHOT_NOTE))
+        widgets = sum(WIDGET_VIEW in output.get("data", {}) for output in cell.get("outputs", []))
+        if widgets:
+            what = "The widget above is" if widgets == 1 else "The widgets above are"
+            cells.append(nbformat.v4.new_markdown_cell(SNAPSHOT_NOTE.format(what=what)))
     if not launched:
         raise SystemExit(f"build_site: {lesson.name} has no '# ' title in a markdown cell to put its buttons under")
     page.cells = cells

@@ -78,6 +78,7 @@ def test_a_lesson_page_gets_its_buttons_under_the_title_and_a_note_under_each_wi
         nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
     ])
     page = build_site.lesson_page(notebook, Path("notebooks/09_a.ipynb"), "https://github.com/me/fork")
+    assert "The widget above is drawn" in page.cells[3].source
     kinds = [cell.source.split("\n")[0] if cell.cell_type == "markdown" else cell.cell_type for cell in page.cells]
     assert kinds == ["# Lesson 09 · A title", "```{container} kit-launch", "code", "```{container} kit-snapshot",
                      "code"]
@@ -98,7 +99,8 @@ def site() -> Path:
 def soups(site):
     import bs4  # installed with the site extra (pydata-sphinx-theme needs it)
 
-    return {page: bs4.BeautifulSoup(page.read_text(), "html.parser") for page in site.rglob("*.html")}
+    pages = [page for page in site.rglob("*.html") if "_static" not in page.relative_to(site).parts]  # not templates
+    return {page: bs4.BeautifulSoup(page.read_text(), "html.parser") for page in pages}
 
 
 def lesson_page(site: Path, lesson: Path) -> Path:
@@ -145,11 +147,17 @@ def test_a_lesson_page_opens_its_notebook_in_colab_and_offers_it_for_download(si
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem[:2] for path in LESSONS])
 def test_each_widget_snapshot_is_embedded_with_its_state_and_marked_as_a_snapshot(site, soups, lesson):
     page = soups[lesson_page(site, lesson)]
-    widgets = sum(build_site.WIDGET_VIEW in output.get("data", {}) for output in outputs(lesson))
+    notebook = nbformat.read(executed_path(lesson), as_version=4)
+    per_cell = [sum(build_site.WIDGET_VIEW in output.get("data", {}) for output in cell.outputs)
+                for cell in notebook.cells if cell.cell_type == "code"]
     views = page.select(f'script[type="{build_site.WIDGET_VIEW}"]')
-    assert len(views) == widgets
-    assert len(page.select(".kit-snapshot")) == len(views)
-    if widgets:
+    assert len(views) == sum(per_cell)
+    notes = page.select(".kit-snapshot")
+    assert len(notes) == sum(count > 0 for count in per_cell), "one note under each cell that drew widgets"
+    for note in notes:  # right under the cell whose widgets it describes
+        cell = note.find_previous_sibling("div", class_="cell")
+        assert cell and cell.select(f'script[type="{build_site.WIDGET_VIEW}"]')
+    if views:
         assert page.select('script[type="application/vnd.jupyter.widget-state+json"]')
 
 
