@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import difflib
 import io
 import math
 import random
@@ -318,14 +319,21 @@ def read_labelled_csv(path: str | Path, group_column: str | None = None) -> Labe
         rows, header = list(reader), reader.fieldnames or []
     except csv.Error as exc:
         raise TaskError(f"{path} is not a readable CSV file ({exc}): save it as CSV with a header line") from None
+    separator = other_separator(content.split("\n", 1)[0])
+    if separator:
+        raise TaskError(f"{path} separates its columns with {separator}, not commas: save it as comma-separated "
+                        "CSV (in a spreadsheet: Save as, CSV UTF-8)")
+    columns = {name.strip().lower(): name for name in header}  # 'Text,Label' names the same columns as 'text,label'
     wanted = ["text", "label"] + ([group_column] if group_column else [])
-    missing = [c for c in wanted if c not in header]
+    missing = [c for c in wanted if c.lower() not in columns]
     if missing:
         raise TaskError(f"{path} has no {' and no '.join(repr(c) for c in missing)} column (its first line reads "
                         f"{','.join(header)!r}): the first line must name the columns, e.g. 'text,label'")
+    text_key, label_key = columns["text"], columns["label"]
+    group_key = columns[group_column.lower()] if group_column else None
     texts, labels, groups, first_line = [], [], [], {}
     for line, row in enumerate(rows, start=2):
-        text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
+        text, label = (row.get(text_key) or "").strip(), (row.get(label_key) or "").strip()
         if not text or not label:
             raise TaskError(f"{path}, line {line}: empty {'text' if not text else 'label'}: fill it in or remove "
                             "the line")
@@ -335,12 +343,38 @@ def read_labelled_csv(path: str | Path, group_column: str | None = None) -> Labe
         first_line.setdefault(text, line)
         texts.append(text)
         labels.append(label)
-        groups.append((row.get(group_column) or "").strip() if group_column else "")
+        groups.append((row.get(group_key) or "").strip() if group_key else "")
     if not texts:
         raise TaskError(f"{path} has a header but no examples: add one labelled example per line")
     if len(set(labels)) < 2:
         raise TaskError(f"{path}: every example has the label {labels[0]!r}: a task needs at least two classes")
+    for rare, common in possible_typos(labels):
+        lines = [str(i) for i, label in enumerate(labels, start=2) if label == rare]
+        raise TaskError(f"{path}, line{'s' * (len(lines) > 1)} {', '.join(lines)}: the label {rare!r} has "
+                        f"{len(lines)} example{'s' * (len(lines) > 1)} and looks like {common!r} "
+                        f"({labels.count(common)} examples): a typo? Correct it, or remove the line")
     return LabelledRows(texts, labels, groups if group_column else None)
+
+
+def other_separator(header_line: str) -> str | None:
+    """Return the name of the separator a header line uses instead of commas (semicolons, tabs, bars), or None."""
+    if "," in header_line:
+        return None
+    names = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+    return next((name for mark, name in names.items() if mark in header_line), None)
+
+
+def possible_typos(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """Return (rare label, the common label it resembles) for each class with very few examples (under 5, and a
+    quarter or less of the other's) whose name is close to a larger class's: most likely a mistyped label."""
+    counts = {label: labels.count(label) for label in set(labels)}
+    found = []
+    for rare, n in sorted(counts.items()):
+        larger = {other.lower(): other for other, m in counts.items() if other != rare and n < 5 and 4 * n <= m}
+        close = difflib.get_close_matches(rare.lower(), list(larger), n=1, cutoff=0.75)
+        if close:
+            found.append((rare, larger[close[0]]))
+    return found
 
 
 def split_task(texts: Sequence[str], labels: Sequence[str], test_fraction: float, seed: int,

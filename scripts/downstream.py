@@ -35,7 +35,7 @@ from helpers.downstream import (  # noqa: E402
     read_labelled_csv,
     split_task,
 )
-from helpers.models import quiet_transformers  # noqa: E402
+from helpers.models import model_folder_problem, quiet_transformers  # noqa: E402
 from helpers.training import pick_device  # noqa: E402
 from helpers.verdict import is_balanced, majority_rate, results_table, short_names, summarise, verdict_lines  # noqa: E402
 
@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{repeated} rows repeat an earlier text: each text is kept once, on one side of the split")
     device = pick_device()
     try:
+        for model in args.model:  # a run folder, a checkpoint or a typo: say so before any model loads
+            if problem := model_folder_problem(model):
+                raise TaskError(f"--model {problem}")
         arms = {name: load_arm(model, device) for name, model in zip(names, args.model)}
     except TaskError as exc:
         fail(exc)

@@ -92,7 +92,7 @@ def test_one_model_is_not_a_comparison(tmp_path, capsys):
 def test_a_model_that_cannot_load_is_named(tmp_path, capsys):
     line = error_of(capsys, "--data", str(write(tmp_path, labelled())), "--model", str(KIT_BERT), "--model", NO_MODEL,
                     "--per-class", "2")
-    assert line.startswith(f"error: --model {NO_MODEL}: cannot load it")
+    assert line.startswith(f"error: --model {NO_MODEL}: no such folder")  # said before any model loads
 
 
 def test_duplicates_are_counted_and_kept_on_one_side():
