@@ -1,4 +1,5 @@
-"""Time to the first training batch and peak memory as the text grows: helpers.pretraining.prepare against the in-memory pipeline.
+"""Time to the first training batch and peak memory as the text grows: the engine's preparation against the former
+in-memory pipeline.
 
 Texts of the given sizes are made by repeating data/austen.txt (4 MB), each copy's paragraphs marked with its
 number so that no two copies are the same. Each measurement runs in a fresh Python process, as
@@ -6,7 +7,7 @@ scripts/pretrain.py would: import, load quick mode's model and tokenizer, prepar
 length-grouped DataLoader and collate its first batch (masked, padded: ready for a training step). Reported: the
 seconds from the process's start to that batch, the CPU seconds it used, and its peak resident memory (ru_maxrss).
 
-  prepared, cold:  helpers.pretraining.prepare.prepare_text with an empty cache (reads, tokenizes, splits, pairs, writes)
+  prepared, cold:  helpers.pretraining.prepare.prepare_text, empty cache (reads, tokenizes, splits, pairs, writes)
   prepared, warm:  the same call again on the same text: the cache is reused
   in memory:       the former pipeline (split_nsp_pairs + encode_pairs: every pair encoded up front), for the sizes
                    up to --in-memory-up-to MB only (it grows with the square of the text)
