@@ -91,8 +91,8 @@ def check_mode() -> Result:
 
 def check_quick_model() -> Result:
     """The kit's small BERT loads and fills in one [MASK]."""
+    from .evaluation import top_predictions
     from .models import KIT_BERT, load_model
-    from .training import top_predictions
 
     try:
         tokenizer, model = load_model("mlm", str(KIT_BERT), verbose=False)

@@ -8,7 +8,6 @@ time estimate, and `train` itself. Scoring a model is helpers.evaluation's.
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from typing import Callable, Iterable, Mapping
@@ -155,16 +154,3 @@ def train(
     if callback:
         callback(history)
     return history
-
-
-# Moved to helpers.losses and helpers.evaluation; still importable from here until the last of these imports them
-# from there: helpers/check.py, benchmarks/epoch_time.py, tests/test_gpu.py and tests/test_pretrain_script.py.
-# Delete this with that last import.
-_MOVED = {"evaluate": "evaluation", "is_next_probability": "evaluation", "top_predictions": "evaluation",
-          "pretraining_losses": "losses", "masked_pretraining_losses": "losses"}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

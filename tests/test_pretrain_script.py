@@ -289,9 +289,9 @@ def test_log_lines_are_strict_json():
 def test_masked_losses_equal_the_full_heads_losses_and_survive_a_batch_without_masks(tokenizer, paragraphs,
                                                                                       pretraining_model):
     from helpers.data import PretrainingCollator
+    from helpers.losses import masked_pretraining_losses, pretraining_losses
     from helpers.masking import IGNORE_INDEX
     from helpers.nsp import encode_segment_pairs, make_segment_pairs, sentence_stream
-    from helpers.training import masked_pretraining_losses, pretraining_losses
 
     pairs, _ = make_segment_pairs(sentence_stream(paragraphs[:40], tokenizer), max_tokens=61, seed=0)
     batch = PretrainingCollator(tokenizer, 0.15, seed=0)(encode_segment_pairs(pairs[:8], tokenizer))

@@ -295,7 +295,7 @@ def time_steps(config: PretrainConfig, accelerator: Accelerator, training: Train
 
 
 def score(accelerator: Accelerator, model: torch.nn.Module, held_out: list[dict]) -> dict | None:
-    """Return the held-out scores of the model (helpers.training.evaluate), on the main process; None elsewhere."""
+    """Return the held-out scores of the model (helpers.evaluation.evaluate), on the main process; None elsewhere."""
     accelerator.wait_for_everyone()
     scores = None
     if accelerator.is_main_process:
