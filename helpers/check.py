@@ -43,10 +43,11 @@ class Result:
 
 
 def declared_requirements() -> tuple[str, list[Requirement]]:
-    """Return pyproject.toml's requires-python and the packages the lessons need (with the lab extra's, if JupyterLab
-    is installed)."""
+    """Return pyproject.toml's requires-python and the packages the lessons need (with the lab extra's where the
+    lessons open in JupyterLab: Colab draws its own ipywidgets 7)."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lines = project["dependencies"] + (project["optional-dependencies"]["lab"] if _has("jupyterlab") else [])
+    lab = widget_frontend() == "JupyterLab"
+    lines = project["dependencies"] + (project["optional-dependencies"]["lab"] if lab else [])
     return project["requires-python"], [Requirement(line) for line in lines]
 
 
