@@ -58,6 +58,8 @@ def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+BAR_SECONDS = 1.0  # the progress bar redraws at most once in this many seconds
+BAR_DRAWS = 30  # and about this many times a run at most
 TIMED_STEPS = 5  # steps timed for the estimate, after the first: it is slow (start-up, kernel choice, caches)
 
 
@@ -117,7 +119,9 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     history: History = []
     start = time.perf_counter()
-    bar = tqdm(total=total, desc="training", unit="step")
+    # Few redraws: in a notebook each is two or three messages to the front end, Jupyter drops messages beyond
+    # about 1,000 queued ones, and a dropped end-of-cell message leaves nbval (or a browser) waiting for ever.
+    bar = tqdm(total=total, desc="training", unit="step", mininterval=BAR_SECONDS, miniters=max(1, total // BAR_DRAWS))
     for epoch in range(epochs):
         for batch in loader:
             batch = to_device(batch, device)
@@ -141,8 +145,8 @@ def train(
             if len(history) == TIMED_STEPS + 1 < total:
                 per_step = (record["seconds"] - history[0]["seconds"]) / TIMED_STEPS
                 tqdm.write(time_estimate(total, per_step))  # print that keeps a terminal's progress bar intact
+            bar.set_postfix(loss=f"{record['loss']:.3f}", refresh=False)  # drawn by update(), when it redraws
             bar.update()
-            bar.set_postfix(loss=f"{record['loss']:.3f}")
             if callback and len(history) % callback_every == 0:
                 callback(history)
             if len(history) >= total:

@@ -182,3 +182,29 @@ def test_inference_helpers_send_their_inputs_to_the_models_device(tokenizer, run
 def test_to_device_moves_every_tensor_of_a_batch():
     batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "labels": torch.zeros(2, dtype=torch.long)}
     assert {t.device.type for t in to_device(batch, torch.device("meta")).values()} == {"meta"}
+
+
+def test_progress_bar_redraws_rarely(tokenizer, paragraphs, monkeypatch):
+    # In a notebook every redraw is two or three messages to the front end; Jupyter drops them past about 1,000
+    # queued, and lesson 05 (six runs in one cell) lost its end-of-cell message that way under nbval in CI.
+    from tqdm.std import tqdm as plain_tqdm
+
+    import helpers.training
+
+    draws = []
+
+    class CountingBar(plain_tqdm):
+        def display(self, *args, **kwargs):
+            draws.append(self.n)
+            return super().display(*args, **kwargs)
+
+    monkeypatch.setattr(helpers.training, "tqdm", CountingBar)
+    _, model = load_model("mlm", verbose=False)
+    loader = small_mlm_loader(tokenizer, paragraphs, n=16)
+    history = train(model, loader, device=torch.device("cpu"))
+    assert len(history) > 20 and len(draws) <= 3 + history[-1]["seconds"] / helpers.training.BAR_SECONDS, draws
+    draws.clear()
+    monkeypatch.setattr(helpers.training, "BAR_SECONDS", 0.0)
+    monkeypatch.setattr(helpers.training, "BAR_DRAWS", 5)
+    train(model, loader, device=torch.device("cpu"))
+    assert len(draws) <= 5 + 3, f"{len(draws)} redraws for {len(history)} steps"
