@@ -126,13 +126,22 @@ class SegmentSpan(NamedTuple):
     b_kept: int
 
 
-def _draw_donor(paragraph_of: Sequence[int], excluded: set[int], rng: random.Random, tries: int = 50) -> int | None:
-    """Return a random sentence index whose paragraph is not in `excluded`, or None if none was found."""
+def _draw_donor(lengths: Sequence[int], paragraph_of: Sequence[int], excluded: set[int], room: int,
+                rng: random.Random, tries: int = 50) -> int | None:
+    """Return a random sentence index whose paragraph is not in `excluded`, or None if none was found.
+
+    The sentence must fit in `room` tokens if one that does is drawn within `tries`: a true continuation's first
+    sentence fits (the chunk was gathered that way), and a donor that did not would be cut to the length cap, so
+    NotNext pairs would reach the cap more often than IsNext ones and their length would give the label away.
+    """
+    fallback = None
     for _ in range(tries):
         j = rng.randrange(len(paragraph_of))
         if paragraph_of[j] not in excluded:
-            return j
-    return None
+            if lengths[j] <= room:
+                return j
+            fallback = j if fallback is None else fallback
+    return fallback
 
 
 def _fill(lengths: Sequence[int], paragraph_of: Sequence[int], start: int, budget: int,
@@ -197,13 +206,16 @@ def _segment_spans(lengths: Sequence[int], paragraph_of: Sequence[int], max_toke
             excluded = {paragraph_of[k] for k in range(start, a_end)}
             if has_next:
                 excluded.add(paragraph_of[a_end])
-            donor = _draw_donor(paragraph_of, excluded, rng)
+            # B gets the room the true continuation had: what is left of the target, or (in a chunk of two
+            # sentences that overshoots it) the continuation's own length.
+            room = max(1, target - a_len, sum(lengths[k] for k in range(a_end, chunk_end)))
+            donor = _draw_donor(lengths, paragraph_of, excluded, room, rng)
             if donor is None and has_next:
                 label = IS_NEXT  # no other paragraph to draw from: keep the true continuation
             elif donor is None:
                 break  # the last lone sentence with nowhere to draw B from
             else:
-                b_start, b_end = donor, _fill(lengths, paragraph_of, donor, max(1, target - a_len), excluded)
+                b_start, b_end = donor, _fill(lengths, paragraph_of, donor, room, excluded)
                 i = a_end if has_next else i  # the unused sentences go back to the stream
         if label == IS_NEXT:
             b_start, b_end = a_end, chunk_end

@@ -45,7 +45,7 @@ from ..nsp import HELD_OUT_SEED_OFFSET, segment_spans, with_special_tokens
 from .config import with_nsp
 from .files import file_sha256, staged
 
-FORMAT_VERSION = 1  # bump when the files or the recipe change: older cache folders are then not reused
+FORMAT_VERSION = 2  # bump when the files or the recipe change: older cache folders are then not reused
 CACHE_ENV = "KIT_DATA_CACHE"
 BLOCK_CHARS = 1 << 20  # characters of paragraphs tokenized in one call
 SENTENCE_BLOCK = 1 << 20  # sentences copied at a time when the held-out split is written
