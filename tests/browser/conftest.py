@@ -1,11 +1,13 @@
 """JupyterLab on 127.0.0.1 and headless Debian Chromium (driven by Playwright) for the widget tests.
 
 Skipped with a message when Chromium or Playwright is missing, except in CI (CI or KIT_REQUIRE_BROWSER set),
-where a missing browser is a failure. Every process started here is stopped here.
+where a missing browser is a failure. Every process started here is stopped here. `jupyter_server` and
+`chromium_page` also serve test_widgets_in_notebook6.py (classic Notebook 6.5, Colab's versions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,6 +71,53 @@ def _write_settings(folder: Path) -> None:
         path.write_text(json.dumps(value))
 
 
+@contextlib.contextmanager
+def jupyter_server(command: list[str], env: dict, url: str, log: Path, token: str = ""):
+    """Start a Jupyter server `command` that will answer at `url`, wait until /api/status answers, and yield.
+
+    Afterwards its kernels are shut down through the API and the server is stopped (killed if it hangs).
+    """
+    headers = {"Authorization": f"token {token}"} if token else {}
+
+    def api(path: str, method: str = "GET", timeout: float = 30):
+        return urllib.request.urlopen(urllib.request.Request(f"{url}{path}", headers=headers, method=method),
+                                      timeout=timeout)
+
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            try:
+                api("/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server ({' '.join(command[1:3])}) did not start; see {log}:\n"
+                                + log.read_text()[-2000:])
+                time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            for kernel in json.load(api("/api/kernels")):
+                api(f"/api/kernels/{kernel['id']}", method="DELETE", timeout=60)
+        except OSError:
+            pass
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+
+
+def server_env(scratch: Path) -> dict:
+    """The environment of a test's Jupyter server: quick mode, its own runtime folder, plots left inline."""
+    env = {**os.environ, "KIT_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime")}
+    env.pop("MPLBACKEND", None)  # would stop plots from showing inside the kernels
+    return env
+
+
 @pytest.fixture(scope="module")
 def lab_url(browser_available):
     """Start JupyterLab on the repository (quick mode, no token) and yield its URL; stop it afterwards."""
@@ -78,63 +127,48 @@ def lab_url(browser_available):
     root = scratch / "lab"
     shutil.copytree(REPO_ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port = free_port()
-    env = {**os.environ, "KIT_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(scratch / "runtime")}
-    env.pop("MPLBACKEND", None)  # would stop plots from showing inside the kernels
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={scratch / 'settings'}",
-         f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"), start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+               "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
+               f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={scratch / 'settings'}",
+               f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"]
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start; see {scratch / 'server.log'}:\n"
-                                + (scratch / "server.log").read_text()[-2000:])
-                time.sleep(0.3)
-        yield url
+        with jupyter_server(command, server_env(scratch), f"http://127.0.0.1:{port}", scratch / "server.log") as url:
+            yield url
     finally:
-        try:
-            for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels", timeout=30)):
-                urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE"),
-                                       timeout=60)
-        except OSError:
-            pass
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-            server.wait()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def chromium_page():
+    """Yield a Chromium page (fresh profile, deleted afterwards); page.errors collects the page's JavaScript errors."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
+    profile = tempfile.mkdtemp(prefix="kit-chromium-")
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                           args=CHROMIUM_ARGS,
+                                                           viewport={"width": 1280, "height": 1400})
+            try:
+                errors: list[str] = []
+                page = context.new_page()
+                page.set_default_timeout(PAGE_TIMEOUT_MS)
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.errors = errors
+                yield page
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def page(lab_url):
     """A Chromium page (fresh profile, outside the Lab root); closed with the module."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=PAGE_TIMEOUT_MS)
-    profile = tempfile.mkdtemp(prefix="kit-chromium-")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1400})
-        errors: list[str] = []
-        page = context.new_page()
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors
+    with chromium_page() as page:
         yield page
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):
