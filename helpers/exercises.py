@@ -317,17 +317,27 @@ def one_mask_one_token() -> Checker:
 
 # Lesson 05
 
-def replay_forgetting() -> Checker:
-    """Lesson 05 (predict): where a model adapted with some original-domain text mixed back in ends up on it."""
-    return choice("b", "abc", "the replay model spends most steps on the new text and some on the old: which end "
-                  "does each part pull it toward?",
-                  "replay spends part of the budget on the original text, so the model keeps more of it than a "
-                  "model adapted on the new text alone, but most steps still go to the new text: it usually lands "
-                  "between the adapted and the starting model. Section 6 prints the three perplexities.")
-
-
 def random_weights_at_chance() -> Checker:
-    """Lesson 05 (reason): why random weights are at chance on the shuffled-words task but not on authorship."""
-    return choice("b", "abc", "what does an average of word vectors keep, and what do the two classes share?",
-                  "an average of (even random) word vectors says which words a sentence holds, not their order; "
-                  "both classes hold the same words, so only a model that learned word order can tell them apart.")
+    """Lesson 05 (reason): what a random model's averaged vectors hold, and why they are at chance on the
+    shuffled-words task (while beating pre-trained models at telling authors apart)."""
+    return claim_and_reason(("b", 1), "abc", 4, "put section 4's two facts together: on authorship the random model's "
+                            "vectors beat pre-trained ones, so they hold something; what tells two authors apart, and "
+                            "does it differ between a sentence and its shuffled twin?",
+                            "an average of (even random) token vectors says which words a sentence holds, enough to "
+                            "tell authors apart by their vocabulary, but almost nothing a linear layer can use about "
+                            "their order; both classes hold the same words, so only word order tells them apart, and "
+                            "that is what pre-training teaches. The starting model, averaged the same way, is well "
+                            "above chance: averaging alone is not the culprit.")
+
+
+def replay_forgetting() -> Checker:
+    """Lesson 05 (predict): where a model adapted with some original-domain text mixed back in ends up on that text
+    (quick mode), and why."""
+    return claim_and_reason(("b", 2), "abc", 4, "check each reason against section 5's settings (how many steps, which "
+                            "learning rate, for every arm), then ask what section 6 showed steps on the new text do to "
+                            "the old text's perplexity, and what steps on the old text can do against it",
+                            "the replay runs have the same budget as the adapted runs (ADAPT_STEPS steps at ADAPT_LR), "
+                            "but spend a quarter of them re-reading Austen, which holds back the drift the Meditations "
+                            "steps cause: they forget less than the adapted model, and, with most steps still on "
+                            "Meditations, usually end between it and the starting model. The price: fewer steps on the "
+                            "domain, so usually a smaller gain there.")

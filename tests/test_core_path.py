@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 from helpers import REPO_ROOT
 
 TAGS = ("core", "homework")
-LESSONS = sorted(path for path in (REPO_ROOT / "notebooks").glob("0[1-4]_*.ipynb"))
+LESSONS = sorted(path for path in (REPO_ROOT / "notebooks").glob("0[1-5]_*.ipynb"))
 
 
 def path_tags(cell) -> list[str]:
@@ -29,7 +29,6 @@ def test_every_cell_is_core_or_homework(path):
     assert path_tags(nb.cells[0]) == ["core"], "the lesson's opening (its questions) is core"
 
 
-@pytest.mark.lesson
 @pytest.mark.lesson
 @pytest.mark.slow  # executes the lessons' core cells (minutes)
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)

@@ -36,7 +36,7 @@ class FakeTokenizer:
 
 
 EVAL_BATCHES = [{"next_sentence_label": torch.tensor([0, 1, 1, 1])}, {"next_sentence_label": torch.tensor([0, 1])}]
-# Every checker the lessons 01-04 call, made as the lessons make them (their objects replaced by small stand-ins).
+# Every checker the lessons call, made as the lessons make them (their objects replaced by small stand-ins).
 LESSON_CHECKERS = {
     "random_model_loss": lambda tok: exercises.random_model_loss(tok),
     "highest_loss_position": lambda tok: exercises.highest_loss_position(),
@@ -57,13 +57,15 @@ LESSON_CHECKERS = {
     "one_mask_one_token": lambda tok: exercises.one_mask_one_token(),
     "pairs_when_length_doubles": lambda tok: exercises.pairs_when_length_doubles(476),
     "accumulation_for_big_batch": lambda tok: exercises.accumulation_for_big_batch(),
+    "random_weights_at_chance": lambda tok: exercises.random_weights_at_chance(),
+    "replay_forgetting": lambda tok: exercises.replay_forgetting(),
 }
-LESSONS_01_04 = sorted((REPO_ROOT / "notebooks").glob("0[1-4]_*.ipynb"))
+LESSONS = sorted((REPO_ROOT / "notebooks").glob("0[1-5]_*.ipynb"))
 
 
 def test_the_list_holds_every_checker_the_lessons_call():
     called = set()
-    for path in LESSONS_01_04:
+    for path in LESSONS:
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             called |= set(re.findall(r"check\(answer_\d+, (\w+)\(", "".join(cell["source"])))
     assert called == set(LESSON_CHECKERS)
@@ -143,8 +145,27 @@ def test_numbers_of_other_types_are_accepted(capsys):
     assert "\u2718" in verdict(capsys, 0.69, exercises.coin_flip_nsp_loss()), "two decimals are not three"
 
 
+@pytest.mark.parametrize("name, right, reasons", [("random_weights_at_chance", ("b", 1), 4),
+                                                   ("replay_forgetting", ("b", 2), 4)])
+def test_lesson_05_claims_need_their_reasons(capsys, name, right, reasons):
+    checker = getattr(exercises, name)()
+    passing = [(c, r) for c in "abc" for r in range(1, reasons + 1) if checker((c, r)) is None]
+    assert passing == [right], "one claim with one reason passes; a letter alone never does"
+    assert verdict(capsys, right, checker) == f"\u2714 Correct! {checker.why}\n"
+    claim, reason = right
+    other_reason, other_claim = (claim, reason % reasons + 1), ("a" if claim != "a" else "c", reason)
+    hints = {verdict(capsys, wrong, checker) for wrong in (other_reason, other_claim)}
+    assert len(hints) == 1, "the same hint whichever half is wrong"
+    hint = hints.pop()
+    assert hint.startswith("\u2718") and checker.why not in hint
+    shown = [f'"{claim}"', f"({claim}", f"reason {reason}"]
+    assert not [text for text in shown if text in hint], "the hint hides the answer"
+    out = verdict(capsys, claim, checker)
+    assert out.startswith("\u2718") and 'like ("a", 1)' in out, "a letter alone is refused with the form to use"
+
+
 def test_a_plain_choice_still_reads_one_letter(capsys):
-    checker = exercises.choice("b", "abc", "hint", "the reason")  # lesson 05's questions
+    checker = exercises.choice("b", "abc", "hint", "the reason")  # no lesson asks a bare choice any more
     assert verdict(capsys, " B ", checker) == "\u2714 Correct! the reason\n"
     for malformed in (1, "d", "ab", ["a"]):
         out = verdict(capsys, malformed, checker)
