@@ -66,26 +66,35 @@ def masked_count(tokenizer, text: str, mask_rate: float, strategy: str, whole_wo
     return f"masked: {int((labels != IGNORE_INDEX).sum())}/{len(ids) - 2}"
 
 
-def test_mask_explorer(page, lab_url, tokenizer, paragraphs):
+def slide_mask_rate(page, tokenizer, text: str, handle: str):
+    """Check that the mask explorer opens at 0.15 with the right count, move its slider four steps to the right with
+    the keyboard (0.15 -> 0.35; `handle` is the front end's slider handle), check that more tokens are masked; return
+    the explorer and the count line at 0.35."""
     from playwright.sync_api import expect
 
-    run_all(page, lab_url, "01_masked_language_modeling.ipynb")
     demo = page.locator(".mask-demo")
     expect(demo.locator(".widget-slider")).to_be_visible()
     readout, count = demo.locator(".widget-readout"), demo.locator(".mask-count")
-    text = paragraphs[5]
     expect(readout).to_have_text("0.15")
     low = masked_count(tokenizer, text, 0.15, "bert", False)
     expect(count).to_have_text(low)
-
-    # Four steps to the right with the keyboard: 0.15 -> 0.35, and more tokens are masked.
-    demo.locator(".noUi-handle").focus()
+    demo.locator(handle).focus()
     for _ in range(4):
         page.keyboard.press("ArrowRight")
     expect(readout).to_have_text("0.35")
     high = masked_count(tokenizer, text, 0.35, "bert", False)
     expect(count).to_have_text(high)
     assert int(high.split()[1].split("/")[0]) > int(low.split()[1].split("/")[0])
+    return demo, high
+
+
+def test_mask_explorer(page, lab_url, tokenizer, paragraphs):
+    from playwright.sync_api import expect
+
+    run_all(page, lab_url, "01_masked_language_modeling.ipynb")
+    text = paragraphs[5]
+    demo, high = slide_mask_rate(page, tokenizer, text, ".noUi-handle")
+    count = demo.locator(".mask-count")
     legend = demo.locator(".kit-legend")
     expect(legend).to_contain_text("became a random token")
 

@@ -28,7 +28,7 @@ import pytest
 
 from helpers import REPO_ROOT
 from tests.browser.conftest import SCREENSHOTS, chromium_page, jupyter_server, server_env
-from tests.browser.test_widgets_in_lab import masked_count
+from tests.browser.test_widgets_in_lab import masked_count, slide_mask_rate
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
@@ -167,20 +167,9 @@ def test_mask_explorer_in_notebook6(ran, tokenizer, paragraphs):
     from playwright.sync_api import expect
 
     page = ran
-    demo = page.locator(".mask-demo")
-    expect(demo.locator(".widget-slider")).to_be_visible()
-    readout, count = demo.locator(".widget-readout"), demo.locator(".mask-count")
     text = paragraphs[5]
-    expect(readout).to_have_text("0.15")
-    low = masked_count(tokenizer, text, 0.15, "bert", False)
-    expect(count).to_have_text(low)
-
-    # Four steps to the right with the keyboard on ipywidgets 7's (jQuery UI) slider: 0.15 -> 0.35.
-    demo.locator(".ui-slider-handle").focus()
-    for _ in range(4):
-        page.keyboard.press("ArrowRight")
-    expect(readout).to_have_text("0.35")
-    expect(count).to_have_text(masked_count(tokenizer, text, 0.35, "bert", False))
+    demo, _ = slide_mask_rate(page, tokenizer, text, ".ui-slider-handle")  # ipywidgets 7's (jQuery UI) slider
+    count = demo.locator(".mask-count")
     legend = demo.locator(".kit-legend")
     expect(legend).to_contain_text("became a random token")
 
