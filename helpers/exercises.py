@@ -63,16 +63,6 @@ def _close(expected: float, tolerance: float, hint: str = "not quite: look again
     return Checker(lambda answer: None if abs(as_number(answer) - expected) <= tolerance else hint, why)
 
 
-def choice(right: str, options: str, hint: str, why: str = "") -> Checker:
-    """Checker for a multiple choice: one letter of `options` (e.g. 'abc'), in quotes, in either case."""
-    def test(answer: Any) -> str | None:
-        letter = answer.strip().lower() if isinstance(answer, str) else None
-        if letter not in set(options):
-            raise WrongKind(f"answer with one letter in quotes: one of {', '.join(repr(o) for o in options)}")
-        return None if letter == right else hint
-    return Checker(test, why)
-
-
 def claim_and_reason(right: tuple[str, int], claims: str, reasons: int, hint: str, why: str = "") -> Checker:
     """Checker for a claim (a letter of `claims`) with the number of the reason for it (1 to `reasons`), as ("b", 2).
 

@@ -7,9 +7,10 @@
 The CSV file has a header line and the columns `text` and `label` (two classes or more). A test split, fixed by
 --seed, is held out once and shared by every model. Each model is scored with a linear probe on its frozen features
 and/or by fine-tuning it, at each label budget (examples per class) for --seeds draws of the labelled examples; every
-model sees the same draws. The table gives each mean test accuracy with its 95% interval, then each later model
-minus each earlier one, named by the models. The verdict lines read the primary comparison; the last line printed
-is the same as JSON. Lesson 05 explains every part; scripts/payoff.py also trains the models, several runs each.
+model sees the same draws. It prints first the verdict lines, which read the primary comparison, then a table of
+each mean test accuracy with its 95% interval and each difference between two models, named by the models; the
+last line printed is the same as JSON. Lesson 05 explains every part; scripts/payoff.py also trains the models,
+several runs each.
 """
 
 from __future__ import annotations
@@ -149,14 +150,15 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = [primary] + [(b, a) for a, b in itertools.combinations(names, 2) if {a, b} != set(primary)]
     rows, differences = summarise(results, task, pairs, primary)
     balanced = not is_balanced(task.test_labels)
-    print(results_table(rows, differences, balanced=balanced))
-    groups_said = "test groups" if task.test_groups is not None else "test examples"
-    print(f"Intervals: 95% t intervals over {args.seeds} draws of labelled examples and the {groups_said}; each "
-          "model is one pre-training run, so the luck of a run is not in them (scripts/payoff.py trains several).")
+    # The answer first (as scripts/payoff.py does), then what it rests on.
+    print("\n" + "\n".join(verdict_lines(differences)))
     print(f"Which interval answers your question: {primary[0]} - {primary[1]} at the budget nearest the labelled "
           f"examples per class you will have{', in balanced accuracy (the classes are unequal)' if balanced else ''}; "
           "every other difference is exploratory.")
-    print("\n".join(verdict_lines(differences)))
+    groups_said = "test groups" if task.test_groups is not None else "test examples"
+    print(f"Intervals: 95% t intervals over {args.seeds} draws of labelled examples and the {groups_said}; each "
+          "model is one pre-training run, so the luck of a run is not in them (scripts/payoff.py trains several).\n")
+    print(results_table(rows, differences, balanced=balanced))
     report = {"results": rows, "differences": differences, "test_examples": len(task.test_texts),
               "classes": task.classes, "majority_rate": majority, "models": dict(zip(names, args.model)),
               "primary": list(primary), "interval": "t", "seeds": args.seeds}

@@ -153,3 +153,6 @@ def test_a_run_prints_a_table_then_the_same_results_as_json(tmp_path):
     assert "verdict (probe, 4 per class, accuracy): twin - kit = +0.000 [+0.000, +0.000]: no difference we can tell " \
            "between twin and kit: the interval holds 0" in lines
     assert report["primary"] == ["twin", "kit"] and report["majority_rate"] == 0.5
+    # The answer comes before the table it rests on, as in scripts/payoff.py and lesson 05's prose.
+    first_verdict = next(i for i, line in enumerate(lines) if line.startswith("verdict ("))
+    assert first_verdict < next(i for i, line in enumerate(lines) if line.startswith("model "))

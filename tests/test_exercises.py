@@ -164,14 +164,6 @@ def test_lesson_05_claims_need_their_reasons(capsys, name, right, reasons):
     assert out.startswith("\u2718") and 'like ("a", 1)' in out, "a letter alone is refused with the form to use"
 
 
-def test_a_plain_choice_still_reads_one_letter(capsys):
-    checker = exercises.choice("b", "abc", "hint", "the reason")  # no lesson asks a bare choice any more
-    assert verdict(capsys, " B ", checker) == "\u2714 Correct! the reason\n"
-    for malformed in (1, "d", "ab", ["a"]):
-        out = verdict(capsys, malformed, checker)
-        assert out.startswith("\u2718") and "one letter in quotes" in out
-
-
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 MODEL_ANSWER = "<details><summary>Model answer (open it after you have tried)</summary>"
 
@@ -195,6 +187,7 @@ def test_a_right_answer_is_never_written_in_the_cell_the_learner_edits(path):
     for i, cell in enumerate(cells):
         source = "".join(cell["source"])
         if cell["cell_type"] == "code" and "check(answer_" in source:
-            # The checker is called by name, with the lesson's objects at most: equals("...", ...) would show the
-            # answer.
-            assert "equals(" not in source and "choice(" not in source, f"{path.name}, cell {i}: answer in the cell"
+            # The checker is called by name, with the lesson's objects at most: equals("...", ...) or
+            # claim_and_reason(("b", 2), ...) would show the answer.
+            assert "equals(" not in source and "claim_and_reason(" not in source, (
+                f"{path.name}, cell {i}: answer in the cell")
