@@ -127,7 +127,7 @@ def test_groups_stay_whole_on_one_side():
 
 
 @pytest.mark.slow
-def test_a_run_prints_a_table_then_the_same_results_as_json(tmp_path):
+def test_a_run_prints_the_verdict_then_the_table_then_the_same_results_as_json(tmp_path):
     # Labels no model can read off the text (the parity of a number), so the scores vary from seed to seed.
     rows = [f"item {i} of the list,{'even' if i % 2 == 0 else 'odd'}" for i in range(24)]
     path = write(tmp_path, "text,label\n" + "\n".join(rows) + "\n")
