@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from .corpus import CorpusError, read_text
-from .training import make_optimizer, planned_steps
+from .training import make_optimizer, pick_device, planned_steps
 
 METHODS = ("probe", "finetune")
 
@@ -52,6 +52,19 @@ class Arm:
 
     encoder: torch.nn.Module
     tokenizer: object
+
+
+def load_arm(name: str | Path, device: torch.device | None = None) -> Arm:
+    """Return the encoder (in float32, whatever its files hold, on `device`: default the GPU if there is one, else the
+    CPU) and the tokenizer of a model folder or Hub name."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .models import quiet_transformers
+
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(str(name))
+        encoder = AutoModel.from_pretrained(str(name), dtype=torch.float32)
+    return Arm(encoder.to(device or pick_device()).eval(), tokenizer)
 
 
 def sample_per_class(labels: Sequence[int], per_class: int, seed: int) -> list[int]:
@@ -195,14 +208,16 @@ def fine_tune_correct(arm: Arm, task: Task, chosen: Sequence[int], seed: int,
 Results = dict[tuple[str, str, int], np.ndarray]  # (method, arm, per class) -> hits, runs x seeds x test examples
 
 
-def compare(arms: Mapping[str, Arm | Sequence[Arm]], task: Task, per_class: Sequence[int], seeds: int,
+def compare(arms: Mapping[str, Arm | Sequence[Arm | str | Path]], task: Task, per_class: Sequence[int], seeds: int,
             methods: Sequence[str], *, first_seed: int = 0, max_length: int = 128,
             fine_tuning: FineTuning = FineTuning(), fine_tune_per_class: Sequence[int] | None = None,
             progress=None) -> Results:
     """Score every arm at every label budget for `seeds` seeds with each method; return the per-example hits.
 
     An arm is one model or a list of runs of one recipe (e.g. continued pre-training with seeds 0, 1, 2); each
-    run is scored alike and the hits are stacked as (runs, seeds, test examples). Seed s draws the same training
+    run is scored alike and the hits are stacked as (runs, seeds, test examples). A run given as a folder (a saved
+    model) is loaded when its turn comes and let go after it: one bert-base is 0.4 GiB, and an experiment's runs
+    together would not fit a laptop's memory. Seed s draws the same training
     examples for every arm and run, so arm differences can be read seed by seed. The probe runs at every budget;
     fine-tuning at `fine_tune_per_class` (default: every budget too). `progress`, if given, is called with a
     short description before each block of work.
@@ -216,8 +231,9 @@ def compare(arms: Mapping[str, Arm | Sequence[Arm]], task: Task, per_class: Sequ
     runs = {name: [arm] if isinstance(arm, Arm) else list(arm) for name, arm in arms.items()}
     hits: dict[tuple[str, str, int], list[np.ndarray]] = {}
     for name, members in runs.items():
-        for r, arm in enumerate(members):
+        for r, member in enumerate(members):
             run = f"{name}, run {r + 1} of {len(members)}" if len(members) > 1 else name
+            arm = member if isinstance(member, Arm) else load_arm(member)
             if "probe" in methods:
                 if progress:
                     progress(f"{run}: features and probes")

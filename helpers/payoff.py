@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import torch
-
 from .corpus import paragraph_style, read_lines, text_paragraphs
 from .verdict import Interval
 
@@ -103,16 +101,3 @@ def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
-
-
-def load_encoder(folder: str, device: torch.device):
-    """Return (encoder in float32 on `device`, tokenizer) of a model folder or Hub name, for helpers.downstream.Arm."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from .models import quiet_transformers
-
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        encoder = AutoModel.from_pretrained(folder, dtype=torch.float32)
-    return encoder.to(device).eval(), tokenizer
-

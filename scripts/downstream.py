@@ -23,20 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: `helpers` is beside scripts/
 
-import torch  # noqa: E402
-from transformers import AutoModel, AutoTokenizer  # noqa: E402
-
 from helpers.downstream import (  # noqa: E402
     METHODS,
-    Arm,
     FineTuning,
     TaskError,
     check_budgets,
     compare,
+    load_arm,
     read_labelled_csv,
     split_task,
 )
-from helpers.models import model_folder_problem, quiet_transformers  # noqa: E402
+from helpers.models import model_folder_problem  # noqa: E402
 from helpers.training import pick_device  # noqa: E402
 from helpers.verdict import is_balanced, majority_rate, results_table, short_names, summarise, verdict_lines  # noqa: E402
 
@@ -103,17 +100,6 @@ def check_args(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def load_arm(name: str, device: torch.device) -> Arm:
-    """Return the model's encoder (in float32, whatever its files hold) and tokenizer."""
-    try:
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(name)
-            encoder = AutoModel.from_pretrained(name, dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        raise TaskError(f"--model {name}: cannot load it ({str(exc).splitlines()[0]})") from None
-    return Arm(encoder.to(device).eval(), tokenizer)
-
-
 def fail(error: TaskError) -> None:
     """Stop with one line that says what is wrong and what to do, and exit code 2 (a usage error)."""
     print(f"error: {error}", file=sys.stderr)
@@ -140,7 +126,12 @@ def main(argv: list[str] | None = None) -> dict:
         for model in args.model:  # a run folder, a checkpoint or a typo: say so before any model loads
             if problem := model_folder_problem(model):
                 raise TaskError(f"--model {problem}")
-        arms = {name: load_arm(model, device) for name, model in zip(names, args.model)}
+        arms = {}
+        for name, model in zip(names, args.model):
+            try:
+                arms[name] = load_arm(model, device)
+            except (OSError, ValueError) as exc:
+                raise TaskError(f"--model {model}: cannot load it ({str(exc).splitlines()[0]})") from None
     except TaskError as exc:
         fail(exc)
     methods = list(METHODS) if args.method == "both" else [args.method]

@@ -8,6 +8,9 @@ The copies go to _build/executed/<lesson>.ipynb with their outputs and the widge
 renders as a snapshot). A copy is fresh while its stamp matches: a hash of the lesson, every file under helpers/, the
 kit's model and the lessons' texts, and the versions of the packages that decide what a lesson prints. TEACHING.md's
 numbers, the site and the lesson-output tests read these copies instead of each running the lesson again.
+
+One execution of a lesson at a time, in any mode, across processes (`make test` runs its tests in two): a lesson
+writes the same saved_models/ folders whatever its mode, so two runs of it at once would read each other's models.
 """
 
 import argparse
@@ -21,11 +24,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock
 from nbclient import NotebookClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO_ROOT / "notebooks"
 EXECUTED = REPO_ROOT / "_build" / "executed"
+LOCKS = REPO_ROOT / "_build" / "locks"
 CELL_TIMEOUT = 900  # seconds per cell: wide, as a cell that takes under a minute took 300 s on a busy 2-core machine
 # What a quick-mode lesson's outputs depend on besides its own cells and the scripts it names (a lesson runs
 # `scripts/pretrain.py --help`, for one).
@@ -76,10 +81,33 @@ def is_fresh(path: Path) -> bool:
     return nbformat.read(copy, as_version=4).metadata.get("kit_execution", {}).get("stamp") == stamp(path)
 
 
+def lesson_lock(path: Path) -> FileLock:
+    """Return the lock that one execution of lesson `path` holds, whatever its mode (use it as a context manager)."""
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    return FileLock(LOCKS / f"{path.stem}.lock")
+
+
+def run_lesson(nb: nbformat.NotebookNode, path: Path, **options) -> None:
+    """Execute `nb` (lesson `path`, perhaps with cells changed or left out) in a fresh kernel in the lesson's folder,
+    as the only execution of that lesson; the outputs go into `nb`. `options` go to nbclient's NotebookClient.
+
+    The kernel inherits this process's environment (KIT_QUICK, KIT_MODEL, ...). A cell that raises stops the run with
+    nbclient's CellExecutionError, which names the cell and its error.
+    """
+    with lesson_lock(path):
+        _run(nb, path, **options)
+
+
+def _run(nb: nbformat.NotebookNode, path: Path, **options) -> None:
+    options = {"timeout": CELL_TIMEOUT, "kernel_name": "python3", **options}
+    NotebookClient(nb, resources={"metadata": {"path": str(path.parent)}}, **options).execute()
+
+
 def execute(path: Path) -> Path:
     """Execute lesson `path` top to bottom in quick mode on the CPU; save it with outputs; return the copy's path.
 
-    A cell that raises stops the run with nbclient's CellExecutionError (naming the cell), and no copy is written.
+    The caller holds lesson_lock(path). A cell that raises stops the run with nbclient's CellExecutionError (naming
+    the cell), and no copy is written.
     """
     env = {"KIT_QUICK": "1", "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
     saved = {name: os.environ.get(name) for name in [*env, "KIT_MAX_STEPS", "KIT_MODEL", "MPLBACKEND"]}
@@ -89,8 +117,7 @@ def execute(path: Path) -> Path:
     try:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
-                       store_widget_state=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+        _run(nb, path, record_timing=False, store_widget_state=True)
         seconds = time.perf_counter() - start
     finally:
         for name, value in saved.items():
@@ -98,16 +125,26 @@ def execute(path: Path) -> Path:
     nb.metadata["kit_execution"] = {"stamp": stamp(path), "seconds": round(seconds, 1), "mode": "quick"}
     copy = executed_path(path)
     copy.parent.mkdir(parents=True, exist_ok=True)
-    staging = copy.with_suffix(f".{os.getpid()}.tmp")  # another process may be writing the same copy: rename is atomic
+    staging = copy.with_suffix(f".{os.getpid()}.tmp")  # a reader may be reading the copy: rename is atomic
     nbformat.write(nb, staging)
     staging.replace(copy)
     return copy
 
 
+def refresh(path: Path, force: bool = False) -> bool:
+    """Execute lesson `path` if its copy is missing or stale (or `force`); return True if it was executed."""
+    if not force and is_fresh(path):
+        return False
+    with lesson_lock(path):  # another process may be executing it: wait, then look again
+        if force or not is_fresh(path):
+            execute(path)
+            return True
+    return False
+
+
 def executed(path: Path, force: bool = False) -> nbformat.NotebookNode:
     """Return the executed copy of lesson `path`, executing the lesson first if the copy is missing or stale."""
-    if force or not is_fresh(path):
-        execute(path)
+    refresh(path, force)
     return nbformat.read(executed_path(path), as_version=4)
 
 
@@ -117,13 +154,12 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="execute even when the executed copy is fresh")
     args = parser.parse_args()
     for path in [lesson(number) for number in args.numbers] or lessons():
-        if not args.force and is_fresh(path):
-            print(f"{path.name}: fresh copy in {executed_path(path).relative_to(REPO_ROOT)}")
-            continue
         start = time.perf_counter()
-        execute(path)
-        print(f"{path.name}: executed in {time.perf_counter() - start:.0f} s -> "
-              f"{executed_path(path).relative_to(REPO_ROOT)}", flush=True)
+        if refresh(path, args.force):
+            print(f"{path.name}: executed in {time.perf_counter() - start:.0f} s -> "
+                  f"{executed_path(path).relative_to(REPO_ROOT)}", flush=True)
+        else:
+            print(f"{path.name}: fresh copy in {executed_path(path).relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":

@@ -30,19 +30,18 @@ from helpers import DATA_DIR  # noqa: E402
 from helpers.corpus import CorpusError, check_text_file  # noqa: E402
 from helpers.downstream import (  # noqa: E402
     METHODS,
-    Arm,
     FineTuning,
     TaskError,
     check_budgets,
     compare,
+    load_arm,
     read_labelled_csv,
     split_task,
     text_features,
 )
 from helpers.models import KIT_BERT, model_folder_problem, model_source  # noqa: E402
-from helpers.payoff import PAIRS, adaptation_text, duration, load_encoder, verdict_line  # noqa: E402
+from helpers.payoff import PAIRS, adaptation_text, duration, verdict_line  # noqa: E402
 from helpers.pretraining import ConfigError, PretrainConfig, RunError, pretrain  # noqa: E402
-from helpers.training import pick_device  # noqa: E402
 from helpers.verdict import is_balanced, majority_rate, results_table, summarise  # noqa: E402
 
 # A budget a laptop's CPU trains in minutes with the kit's small BERT: about 60 steps of 16 x 128 tokens a run, lesson
@@ -120,8 +119,7 @@ def plan(args: argparse.Namespace, text: Path, task) -> tuple[int, float, str]:
     steps = round(dry.plan.total_steps * tokens / dry.plan.tokens)  # about as many for the control: full windows
     training = 2 * args.runs * steps * dry.seconds_per_step
     began = time.perf_counter()  # the probe's cost is the models' features: time the starting model's
-    encoder, tokenizer = load_encoder(model_source(args.model)[0], pick_device())
-    text_features(Arm(encoder, tokenizer), task.train_texts + task.test_texts)
+    text_features(load_arm(model_source(args.model)[0]), task.train_texts + task.test_texts)
     scoring = (1 + 2 * args.runs) * (time.perf_counter() - began)
     said = (f"plan: {args.runs} runs x 2 arms (adapted on {text.name}, control on {args.control_text.name}), each "
             f"{tokens:,} real tokens (about {steps} steps): about {duration(training)} of training; scoring "
@@ -166,9 +164,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         folders = adapt(args, text, tokens)
     except (ConfigError, RunError) as exc:
         sys.exit(f"payoff.py: {exc}")
-    device = pick_device()
-    arms = {"starting": Arm(*load_encoder(model_source(args.model)[0], device)),
-            **{arm: [Arm(*load_encoder(str(f), device)) for f in paths] for arm, paths in folders.items()}}
+    # The runs stay folders: compare() loads one at a time (all of them at once may not fit in memory).
+    arms = {"starting": load_arm(model_source(args.model)[0]), **folders}
     methods = list(METHODS) if args.method == "both" else [args.method]
     # Lesson 05's fine-tuning: a small model needs a higher rate than bert-base.
     small = Path(model_source(args.model)[0]).resolve() == KIT_BERT.resolve()

@@ -8,9 +8,9 @@ when a core cell needs something that only a homework cell defines.
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from helpers import REPO_ROOT
+from scripts.execute_lessons import run_lesson
 
 TAGS = ("core", "homework")
 LESSONS = sorted(path for path in (REPO_ROOT / "notebooks").glob("0[1-5]_*.ipynb"))
@@ -39,4 +39,4 @@ def test_the_core_cells_run_on_their_own(path, monkeypatch):
     monkeypatch.delenv("KIT_MAX_STEPS", raising=False)
     nb = nbformat.read(path, as_version=4)
     nb.cells = [cell for cell in nb.cells if path_tags(cell) == ["core"]]
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    run_lesson(nb, path)

@@ -6,10 +6,10 @@ Hub out of it, and KIT_MAX_STEPS caps every training loop: the point is that the
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from helpers import REPO_ROOT
 from helpers.models import KIT_BERT
+from scripts.execute_lessons import run_lesson
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -25,6 +25,6 @@ def test_lesson_runs_in_full_mode_with_capped_training(path, monkeypatch):
     monkeypatch.setenv("KIT_MAX_STEPS", "3")
     monkeypatch.setenv("TQDM_DISABLE", "1")
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    run_lesson(nb, path)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "FULL mode" in printed and "QUICK mode" not in printed

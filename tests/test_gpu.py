@@ -16,7 +16,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from nbclient import NotebookClient
 from transformers import BertConfig, BertForPreTraining
 
 import helpers.training
@@ -28,6 +27,7 @@ from helpers.losses import mlm_losses, pretraining_losses
 from helpers.models import KIT_BERT, load_model, load_tokenizer
 from helpers.nsp import encode_pairs, make_nsp_pairs
 from helpers.training import autocast_dtype, to_device, train
+from scripts import execute_lessons
 
 pytestmark = [
     pytest.mark.gpu,
@@ -37,7 +37,6 @@ pytestmark = [
 
 CUDA = torch.device("cuda")
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-CELL_TIMEOUT = 900  # seconds a lesson cell may take; a lesson's full run on a GPU takes a few minutes at most
 # Appended to each lesson before it runs: the model it trained must have been on the GPU.
 ON_GPU_CHECK = """
 import torch
@@ -145,8 +144,7 @@ def run_lesson(path: Path) -> tuple[str, float]:
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(ON_GPU_CHECK))
     start = time.perf_counter()
-    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    execute_lessons.run_lesson(nb, path)
     seconds = time.perf_counter() - start
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     return printed, seconds

@@ -4,15 +4,15 @@ import textwrap
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from helpers import MEDITATIONS, REPO_ROOT
+from scripts import execute_lessons
 
 LESSON = REPO_ROOT / "notebooks" / "04_your_own_text.ipynb"
 
 
-def run_lesson(monkeypatch, text_file, objective: str | None = None) -> nbformat.NotebookNode:
+def run_lesson04(monkeypatch, text_file, objective: str | None = None) -> nbformat.NotebookNode:
     monkeypatch.setenv("KIT_TEXT_FILE", str(text_file))
     monkeypatch.setenv("KIT_QUICK", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
@@ -20,8 +20,7 @@ def run_lesson(monkeypatch, text_file, objective: str | None = None) -> nbformat
     if objective:  # what a learner does: edit the one setting in the settings cell
         (settings,) = [c for c in nb.cells if c.cell_type == "code" and 'OBJECTIVE = "mlm+nsp"' in c.source]
         settings.source = settings.source.replace('OBJECTIVE = "mlm+nsp"', f"OBJECTIVE = {objective!r}")
-    NotebookClient(nb, timeout=900, kernel_name="python3",  # per cell: wide, a busy 2-core machine is slow
-                   resources={"metadata": {"path": str(LESSON.parent)}}).execute()
+    execute_lessons.run_lesson(nb, LESSON)
     return nb
 
 
@@ -38,7 +37,7 @@ def test_blank_line_paragraphs_with_windows_line_endings_trained_on_mlm_only(tmp
     wrapped = "\n\n".join(textwrap.fill(p, width=70) for p in paragraphs)
     path = tmp_path / "my_notes.txt"
     path.write_bytes(b"\xef\xbb\xbf" + wrapped.replace("\n", "\r\n").encode("utf-8"))
-    output = printed(run_lesson(monkeypatch, path, objective="mlm"))
+    output = printed(run_lesson04(monkeypatch, path, objective="mlm"))
     assert f"paragraphs marked by: blank-line; {len(paragraphs)} paragraphs" in output
     assert "First paragraph: " + paragraphs[0][:100] in output, "lines of a paragraph are joined, BOM dropped"
     assert "training windows in" in output and "held-out windows" in output
@@ -54,4 +53,4 @@ def test_a_text_of_one_paragraph_gets_a_clear_message(tmp_path, monkeypatch):
     path = tmp_path / "one_paragraph.txt"
     path.write_text(" ".join(f"Sentence number {i} stands alone." for i in range(30)), encoding="utf-8")
     with pytest.raises(CellExecutionError, match="is a single paragraph"):
-        run_lesson(monkeypatch, path)
+        run_lesson04(monkeypatch, path)

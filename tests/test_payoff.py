@@ -81,11 +81,13 @@ def task_csv(tmp_path):
     (["--per-class", "500"], "--per-class 500"),
 ])
 def test_mistakes_stop_with_one_line_before_any_model_loads(task_csv, tmp_path, capsys, monkeypatch, flags, phrase):
-    import helpers.payoff
+    import helpers.downstream
 
-    monkeypatch.setattr(helpers.payoff, "load_encoder", lambda *a: pytest.fail("a model loaded"))
+    main = payoff_main()
+    for module in (helpers.downstream, sys.modules[main.__module__]):
+        monkeypatch.setattr(module, "load_arm", lambda *a: pytest.fail("a model loaded"))
     with pytest.raises(SystemExit) as stopped:
-        payoff_main()(["--text", str(MEDITATIONS), "--data", str(task_csv), "--output", str(tmp_path / "out"),
+        main(["--text", str(MEDITATIONS), "--data", str(task_csv), "--output", str(tmp_path / "out"),
                        *flags])
     assert phrase in str(stopped.value.code) and str(stopped.value.code).startswith("payoff.py:")
 
