@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 from helpers import REPO_ROOT
 
 GOAL_GIB = 6.0
+BERT_BASE_VOCAB = 30522
 GIB = 2**30
 
 
@@ -38,8 +39,12 @@ def bert_base_sized_folder(folder: Path) -> Path:
     from helpers.models import KIT_BERT, load_tokenizer
 
     torch.manual_seed(0)
-    BertForPreTraining(BertConfig(vocab_size=30522)).save_pretrained(folder)  # BertConfig's defaults are bert-base's
-    load_tokenizer(str(KIT_BERT)).save_pretrained(folder)
+    BertForPreTraining(BertConfig(vocab_size=BERT_BASE_VOCAB)).save_pretrained(folder)  # the defaults are bert-base's
+    tokenizer = load_tokenizer(str(KIT_BERT))
+    # Tokens that no text contains fill the kit's vocabulary up to bert-base's, so that every id the model can
+    # predict has a token to print (a lesson's fill-mask would otherwise fail on an id the tokenizer lacks).
+    tokenizer.add_tokens([f"[filler{i}]" for i in range(BERT_BASE_VOCAB - len(tokenizer))])
+    tokenizer.save_pretrained(folder)
     return folder
 
 

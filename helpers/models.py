@@ -36,8 +36,7 @@ KIT_BERT = DATA_DIR / "kit_bert"
 CLASS_SETTING = REPO_ROOT / "KIT_QUICK"
 # Measured with a bert-base-sized model (benchmarks/full_mode_memory.py; TEACHING.md, room set-up): why a machine
 # without a GPU runs quick mode unless asked for full mode.
-CPU_FULL_MODE_NOTE = ("full mode on a CPU takes several minutes a lesson and 3 to 5 GiB of memory (lesson 05: "
-                      "8 GiB or more)")
+CPU_FULL_MODE_NOTE = "full mode on a CPU takes several minutes a lesson and 3 to 5 GiB of memory"
 
 
 @dataclass(frozen=True)
