@@ -3,6 +3,7 @@
     python scripts/execute_lessons.py            # every lesson whose copy is missing or stale
     python scripts/execute_lessons.py 03 05      # only these lessons
     python scripts/execute_lessons.py --force    # execute again even when the copy is fresh
+    python scripts/execute_lessons.py --jobs 2   # two lessons at a time (`make test` does, on two cores)
 
 The copies go to _build/executed/<lesson>.ipynb with their outputs and the widgets' saved state (what the course site
 renders as a snapshot). A copy is fresh while its stamp matches: a hash of the lesson, every file under helpers/, the
@@ -11,6 +12,9 @@ numbers, the site and the lesson-output tests read these copies instead of each 
 
 One execution of a lesson at a time, in any mode, across processes (`make test` runs its tests in two): a lesson
 writes the same saved_models/ folders whatever its mode, so two runs of it at once would read each other's models.
+Two different lessons may run at once (`--jobs 2`, or two tests). Their kernels' OpenMP threads must then wait for a
+core without spinning (OMP_WAIT_POLICY=PASSIVE, which --jobs above 1 and tests/conftest.py set): on two cores,
+lesson 03 beside lesson 05 took 120 s so (88 s alone) and had not finished after 450 s with the default policy.
 """
 
 import argparse
@@ -20,6 +24,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -148,18 +153,41 @@ def executed(path: Path, force: bool = False) -> nbformat.NotebookNode:
     return nbformat.read(executed_path(path), as_version=4)
 
 
+def last_seconds(path: Path) -> float:
+    """Return how long the lesson's last quick-mode execution took (0 if it has none)."""
+    copy = executed_path(path)
+    if not copy.exists():
+        return 0.0
+    return nbformat.read(copy, as_version=4).metadata.get("kit_execution", {}).get("seconds", 0.0)
+
+
+def report(path: Path, force: bool) -> str:
+    """Refresh lesson `path` (see refresh); return a line saying whether it was executed, how long it took, where."""
+    start = time.perf_counter()
+    copy = executed_path(path).relative_to(REPO_ROOT)
+    if refresh(path, force):
+        return f"{path.name}: executed in {time.perf_counter() - start:.0f} s -> {copy}"
+    return f"{path.name}: fresh copy in {copy}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("numbers", nargs="*", help="lesson numbers such as 01 05 (default: every lesson)")
     parser.add_argument("--force", action="store_true", help="execute even when the executed copy is fresh")
+    parser.add_argument("--jobs", type=int, default=1, help="lessons executed at once, each in its own process "
+                        "(default 1)")
     args = parser.parse_args()
-    for path in [lesson(number) for number in args.numbers] or lessons():
-        start = time.perf_counter()
-        if refresh(path, args.force):
-            print(f"{path.name}: executed in {time.perf_counter() - start:.0f} s -> "
-                  f"{executed_path(path).relative_to(REPO_ROOT)}", flush=True)
-        else:
-            print(f"{path.name}: fresh copy in {executed_path(path).relative_to(REPO_ROOT)}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1; got {args.jobs}")
+    if args.jobs > 1:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernels inherit it (the docstring says why)
+    # The longest lesson first, so that the others run beside it instead of after it: by the last execution's time,
+    # and without one the later lessons first (they train more).
+    paths = sorted([lesson(number) for number in args.numbers] or lessons(),
+                   key=lambda path: (last_seconds(path), path.name), reverse=True)
+    with ProcessPoolExecutor(args.jobs) as pool:  # a process each: execute() sets this process's environment
+        for line in pool.map(report, paths, [args.force] * len(paths)):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ import tempfile
 import pytest
 
 os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
+# The kernels and scripts the tests start may share the cores with another test's (`make test` runs two at a time):
+# their OpenMP threads must wait for a core without spinning, or both run many times slower
+# (scripts/execute_lessons.py says how much).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # Texts prepared by scripts/pretrain.py (helpers.pretraining.prepare) go to a temporary folder, not the user's cache;
 # the subprocesses the tests start inherit it.
 os.environ.setdefault("KIT_DATA_CACHE", tempfile.mkdtemp(prefix="kit-prepared-"))

@@ -23,6 +23,8 @@ import kit_site  # noqa: E402
 from execute_lessons import executed_path, lessons  # noqa: E402
 from set_repository import repository_url  # noqa: E402
 
+# The site's tests and tests/browser/test_site_in_browser.py build the same _build/site: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("site")
 LESSONS = lessons()
 ENTRIES = kit_site.glossary_entries()
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import build_site  # noqa: E402
 from execute_lessons import lessons  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.lesson]
+pytestmark = [pytest.mark.browser, pytest.mark.lesson, pytest.mark.xdist_group("site")]  # tests/test_site.py says why
 LESSONS = lessons()
 WITH_WIDGETS = ("01", "02", "04")
 
