@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from execute_lessons import executed, is_fresh, lessons  # noqa: E402
@@ -33,6 +34,9 @@ FILES = "files"  # under STAGE: the clean notebooks to download and the Colab ba
 PAGES = {"README.md": "index.md", "TEACHING.md": "teaching.md"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+# One build at a time across processes (`make test` runs two tests at a time, and two of them build the site). A
+# reader that must not see a rebuild half done holds it too: the same object, so its build inside does not wait.
+SITE_LOCK = FileLock(REPO_ROOT / "_build" / "locks" / "site.lock")
 SNAPSHOT_NOTE = """```{{container}} kit-snapshot
 **A snapshot.** {what} drawn from the state the lesson saved. No Python runs behind this page, so nothing here
 responds or recomputes: it is live when you run the lesson in Jupyter or Colab.
@@ -148,10 +152,17 @@ def build_site() -> Path:
             print(f"build_site: executing {lesson.name} in quick mode (its executed copy is missing or stale)...",
                   flush=True)
         pages[lesson] = executed(lesson)
-    stage(pages, repository_url())
-    if status := sphinx_build():
-        raise SystemExit(f"build_site: Sphinx failed (exit status {status}); its warnings are printed above")
+    with site_lock():
+        stage(pages, repository_url())
+        if status := sphinx_build():
+            raise SystemExit(f"build_site: Sphinx failed (exit status {status}); its warnings are printed above")
     return OUTPUT / "index.html"
+
+
+def site_lock() -> FileLock:
+    """Return SITE_LOCK, its folder made (use it as a context manager)."""
+    Path(SITE_LOCK.lock_file).parent.mkdir(parents=True, exist_ok=True)
+    return SITE_LOCK
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ tests/browser/test_site_in_browser.py opens the pages in Chromium.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -23,8 +24,6 @@ import kit_site  # noqa: E402
 from execute_lessons import executed_path, lessons  # noqa: E402
 from set_repository import repository_url  # noqa: E402
 
-# The site's tests and tests/browser/test_site_in_browser.py build the same _build/site: one worker runs them all.
-pytestmark = pytest.mark.xdist_group("site")
 LESSONS = lessons()
 ENTRIES = kit_site.glossary_entries()
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
@@ -91,10 +90,14 @@ def test_a_lesson_page_gets_its_buttons_under_the_title_and_a_note_under_each_wi
 # ---- the built site ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def site() -> Path:
-    """Build the site once for this module (from the executed lessons) and return its folder."""
-    build_site.build_site()  # SystemExit, with Sphinx's warnings printed, if any warning or error
-    return build_site.OUTPUT
+def site(tmp_path_factory) -> Path:
+    """Build the site once for this module (from the executed lessons) and return a copy of its folder (another
+    test may build it again meanwhile: tests/browser/test_site_in_browser.py)."""
+    copy = tmp_path_factory.mktemp("site") / "site"
+    with build_site.site_lock():
+        build_site.build_site()  # SystemExit, with Sphinx's warnings printed, if any warning or error
+        shutil.copytree(build_site.OUTPUT, copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import build_site  # noqa: E402
 from execute_lessons import lessons  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.lesson, pytest.mark.xdist_group("site")]  # tests/test_site.py says why
+pytestmark = [pytest.mark.browser, pytest.mark.lesson]
 LESSONS = lessons()
 WITH_WIDGETS = ("01", "02", "04")
 
@@ -35,15 +36,20 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site_url(browser_available):
-    """Build the site (from the executed lessons) and serve it on 127.0.0.1; yield its address."""
-    build_site.build_site()
-    handler = functools.partial(QuietHandler, directory=str(build_site.OUTPUT))
+    """Build the site (from the executed lessons) and serve a copy of it on 127.0.0.1 (another test may build it
+    again meanwhile: tests/test_site.py); yield its address."""
+    copy = Path(tempfile.mkdtemp(prefix="kit-site-")) / "site"
+    with build_site.site_lock():
+        build_site.build_site()
+        shutil.copytree(build_site.OUTPUT, copy)
+    handler = functools.partial(QuietHandler, directory=str(copy))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+    shutil.rmtree(copy.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
