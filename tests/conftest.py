@@ -3,8 +3,10 @@ guard that keeps `make test-fast` fast: a test without a mark for what makes it 
 
 import os
 import resource
+import shutil
 import socket
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,20 @@ def pretraining_model():
     from helpers.models import load_model
 
     return load_model("pretraining", verbose=False)[1]
+
+
+def built_site(folder: Path) -> Path:
+    """Build the course site and copy it to `folder`, both under the site's lock; return `folder`.
+
+    Two test modules build the site (tests/test_site.py, tests/browser/test_site_in_browser.py), and `make test` may
+    run them at once: each reads its own copy, which the other's build cannot change half way.
+    """
+    import build_site  # scripts/build_site.py: the modules that call this put scripts/ on sys.path
+
+    with build_site.site_lock():
+        build_site.build_site()  # SystemExit, with Sphinx's warnings printed, if any warning or error
+        shutil.copytree(build_site.OUTPUT, folder)
+    return folder
 
 
 def free_port() -> int:

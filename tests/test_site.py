@@ -8,7 +8,6 @@ tests/browser/test_site_in_browser.py opens the pages in Chromium.
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,6 +16,7 @@ import nbformat
 import pytest
 
 from helpers import REPO_ROOT
+from tests.conftest import built_site
 
 sys.path[:0] = [str(REPO_ROOT / "scripts"), str(REPO_ROOT / "site")]
 import build_site  # noqa: E402
@@ -93,11 +93,7 @@ def test_a_lesson_page_gets_its_buttons_under_the_title_and_a_note_under_each_wi
 def site(tmp_path_factory) -> Path:
     """Build the site once for this module (from the executed lessons) and return a copy of its folder (another
     test may build it again meanwhile: tests/browser/test_site_in_browser.py)."""
-    copy = tmp_path_factory.mktemp("site") / "site"
-    with build_site.site_lock():
-        build_site.build_site()  # SystemExit, with Sphinx's warnings printed, if any warning or error
-        shutil.copytree(build_site.OUTPUT, copy)
-    return copy
+    return built_site(tmp_path_factory.mktemp("site") / "site")
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ import pytest
 
 from helpers import REPO_ROOT
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS
+from tests.conftest import built_site
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import build_site  # noqa: E402
 from execute_lessons import lessons  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.lesson]
@@ -38,10 +38,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def site_url(browser_available):
     """Build the site (from the executed lessons) and serve a copy of it on 127.0.0.1 (another test may build it
     again meanwhile: tests/test_site.py); yield its address."""
-    copy = Path(tempfile.mkdtemp(prefix="kit-site-")) / "site"
-    with build_site.site_lock():
-        build_site.build_site()
-        shutil.copytree(build_site.OUTPUT, copy)
+    copy = built_site(Path(tempfile.mkdtemp(prefix="kit-site-")) / "site")
     handler = functools.partial(QuietHandler, directory=str(copy))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
