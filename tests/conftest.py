@@ -15,6 +15,9 @@ os.environ.setdefault("KIT_QUICK", "1")  # unit tests never reach for the Hub
 # their OpenMP threads must wait for a core without spinning, or both run many times slower
 # (scripts/execute_lessons.py says how much).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The browser tests' screenshots: one folder for the whole run, made here and inherited by `make test`'s two workers
+# (they start after this file is read); the run names it at its end (pytest_terminal_summary, below).
+SCREENSHOTS = Path(os.environ.setdefault("KIT_SCREENSHOTS", tempfile.mkdtemp(prefix="kit-widget-screenshots-")))
 # Texts prepared by scripts/pretrain.py (helpers.pretraining.prepare) go to a temporary folder, not the user's cache;
 # the subprocesses the tests start inherit it.
 os.environ.setdefault("KIT_DATA_CACHE", tempfile.mkdtemp(prefix="kit-prepared-"))
@@ -106,3 +109,11 @@ def pytest_runtest_call(item):
                     f"`make test-fast` may take: make it cheaper, or mark it with one of {', '.join(HEAVY_MARKS)} "
                     "(pyproject.toml says which)", pytrace=False)
     return result
+
+
+def pytest_terminal_summary(terminalreporter):
+    shots = sorted(SCREENSHOTS.glob("*.png"))
+    if shots:
+        terminalreporter.write_line(f"widget screenshots: {SCREENSHOTS} ({', '.join(p.name for p in shots)})")
+    else:
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)

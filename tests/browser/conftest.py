@@ -27,7 +27,6 @@ CHROMIUM = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
-SCREENSHOTS = Path(tempfile.mkdtemp(prefix="kit-widget-screenshots-"))
 # Time limits, wide multiples of what was measured on a quiet 2-core machine: the server answered 4-6 s after its
 # start, a widget redrew 0.1-0.5 s after a key press. A busy machine is many times slower; only a hang should fail.
 SERVER_START_SECONDS = 300
@@ -169,11 +168,3 @@ def page(lab_url):
     """A Chromium page (fresh profile, outside the Lab root); closed with the module."""
     with chromium_page() as page:
         yield page
-
-
-def pytest_terminal_summary(terminalreporter):
-    shots = sorted(SCREENSHOTS.glob("*.png"))
-    if shots:
-        terminalreporter.write_line(f"widget screenshots: {SCREENSHOTS} ({', '.join(p.name for p in shots)})")
-    else:
-        shutil.rmtree(SCREENSHOTS, ignore_errors=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO_ROOT
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, SCREENSHOTS
-from tests.conftest import built_site
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS
+from tests.conftest import SCREENSHOTS, built_site
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from execute_lessons import lessons  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from helpers import REPO_ROOT
 from helpers.masking import IGNORE_INDEX, mask_tokens
 from helpers.nsp import encode_pairs, make_nsp_pairs
-from tests.browser.conftest import SCREENSHOTS
+from tests.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 

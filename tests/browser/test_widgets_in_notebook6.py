@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO_ROOT
-from tests.browser.conftest import SCREENSHOTS, chromium_page, jupyter_server, server_env
+from tests.browser.conftest import chromium_page, jupyter_server, server_env
 from tests.browser.test_widgets_in_lab import masked_count, slide_mask_rate
-from tests.conftest import free_port
+from tests.conftest import SCREENSHOTS, free_port
 
 pytestmark = pytest.mark.browser
 
