@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
@@ -358,6 +359,36 @@ def check_exact_resume(run_script, common: list[str], tmp_path) -> None:
     assert got == expected, "the interrupted and resumed run took exactly the same steps"
     runs = {r["run"] for r in log_records(broken)}
     assert len(runs) == 2, "each launch has its own run id"
+
+
+def test_a_stopped_run_frees_its_model_before_it_leaves_the_process_group(small_text, tmp_path, monkeypatch):
+    # A two-process run stopped by an error hung at exit: the frames of the stop still held the DDP-wrapped model,
+    # whose reducer, freed last with the GIL held, then waited for a gloo thread that waited for the GIL.
+    from helpers.pretraining import loop
+
+    load_model, end_training, models, alive_when_leaving = loop.load_model, loop.Accelerator.end_training, [], []
+
+    def load_and_watch(*args, **kwargs):
+        loaded = load_model(*args, **kwargs)
+        models.append(weakref.ref(loaded[1]))
+        return loaded
+
+    def look_then_leave(accelerator):
+        alive_when_leaving.append(models[0]() is not None)
+        end_training(accelerator)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(loop, "load_model", load_and_watch)
+    monkeypatch.setattr(loop.Accelerator, "end_training", look_then_leave)
+    monkeypatch.setattr(loop, "train", stop)  # as a Ctrl-C or an error in the middle of training would
+    with pytest.raises(Stop):
+        script_module().main(["--text", str(small_text), "--output", str(tmp_path / "out"), "--max-length", "64"])
+    assert alive_when_leaving == [False], "the model was still held when the run left the process group"
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ or many processes alike.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
+import traceback
 from typing import Iterator, NamedTuple
 
 import torch
@@ -113,10 +115,22 @@ def pretrain(config: PretrainConfig) -> Finished | DryRun | None:
     try:
         with locked_output(accelerator, checked.config.output):
             return _run(checked, accelerator)
+    except BaseException as stop:
+        traceback.clear_frames(stop.__traceback__)  # the stopped frames hold the model: let leave() free it
+        raise
     finally:
-        # Leave the process group on every way out, a stop too: a process that exits while the group's threads
-        # still run is aborted ("terminate called without an active exception").
-        accelerator.end_training()
+        leave(accelerator)
+
+
+def leave(accelerator: Accelerator) -> None:
+    """Free the prepared model, optimizer and loaders, then leave the process group (on every way out)."""
+    # A process that exits while the group's threads still run is aborted ("terminate called without an active
+    # exception"): leave the group. But free the model first: if a process group's last owner is DDP's reducer, freed
+    # at exit while it holds the GIL, the group waits for a gloo thread that waits for the GIL (a 2-process test hung
+    # so; pytorch/pytorch#56297). Freed here, the reducer lets go of a group that end_training() then frees.
+    accelerator.free_memory()
+    gc.collect()  # the DDP wrapper's hooks make reference cycles
+    accelerator.end_training()
 
 
 def _run(checked: Preflight, accelerator: Accelerator) -> Finished | DryRun | None:
