@@ -35,7 +35,7 @@ test-fast: lint
 # installs or waits for a browser fewer. Two runs of one lesson, or two builds of the site, wait for each other.
 test: lint browser-deps
 	$(PY) scripts/execute_lessons.py --jobs 2
-	KIT_QUICK=1 $(PYTEST) -n 2 tests
+	KIT_QUICK=1 $(PYTEST) -n 2 --dist worksteal tests
 
 lint: install-test
 	$(VENV)/bin/ruff check .
