@@ -30,9 +30,10 @@ test-fast: lint
 # Before a change is done: the linter and every test. Each lesson is executed once in quick mode on the CPU
 # (scripts/execute_lessons.py keeps the executed copy in _build/ and reuses it while nothing it depends on changed):
 # that one execution serves the lesson-runs test, TEACHING.md's numbers and the course site. Then what only another
-# run can test: the lessons' full-mode branches, lesson 04 on other texts, the scripts' runs and the browser tests.
-# Two at a time, lessons and tests (pytest-xdist): a lesson's kernel keeps about 1.4 of two cores busy, and a test that
-# installs or waits for a browser fewer. Two runs of one lesson, or two builds of the site, wait for each other.
+# run can test: each lesson's core cells alone in full mode, lesson 04 on other texts, the scripts' runs and the browser
+# tests. Two at a time, lessons and tests (pytest-xdist; the long tests first, an idle worker takes from the other's
+# queue): a lesson's kernel keeps about 1.4 of two cores busy, and a test that installs or waits for a browser fewer.
+# Two runs of one lesson, or two builds of the site, wait for each other.
 test: lint browser-deps
 	$(PY) scripts/execute_lessons.py --jobs 2
 	KIT_QUICK=1 $(PYTEST) -n 2 --dist worksteal tests
