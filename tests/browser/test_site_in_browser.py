@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -35,10 +34,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site_url(browser_available):
+def site_url(browser_available, tmp_path_factory):
     """Build the site (from the executed lessons) and serve a copy of it on 127.0.0.1 (another test may build it
     again meanwhile: tests/test_site.py); yield its address."""
-    copy = built_site(Path(tempfile.mkdtemp(prefix="kit-site-")) / "site")
+    copy = built_site(tmp_path_factory.mktemp("site") / "site")
     handler = functools.partial(QuietHandler, directory=str(copy))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -46,7 +45,6 @@ def site_url(browser_available):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-    shutil.rmtree(copy.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
